@@ -1,0 +1,1 @@
+"""invoke collections of edge; the root tasks.py composes them."""

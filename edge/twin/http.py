@@ -1,0 +1,142 @@
+"""A small JSON-over-HTTP server: a regex route table, one error dispatcher, a thread."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from edge.twin.errors import InvalidArgument, MethodNotAllowed, NotFound, TwinError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> dict:
+        """The body as a JSON object; an empty body is `{}`."""
+        if not self.body:
+            return {}
+        try:
+            value = json.loads(self.body, parse_constant=_reject_constant)
+        except ValueError as exc:
+            raise InvalidArgument(f"Invalid JSON payload received. {exc}") from None
+        if not isinstance(value, dict):
+            raise InvalidArgument("Invalid JSON payload received. Expected an object.")
+        return value
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+
+    @classmethod
+    def json(cls, obj, status: int = 200) -> "Response":
+        return cls(status, json.dumps(obj).encode())
+
+
+Handler = Callable[[Request], Response]
+
+
+class Router:
+    """Routes `(regex, {METHOD: handler})` in order; the first regex that matches wins."""
+
+    def __init__(self, routes: list[tuple[str, dict[str, Handler]]]):
+        self.routes = [(re.compile(pattern), methods) for pattern, methods in routes]
+
+    def dispatch(self, request: Request) -> Response:
+        try:
+            for pattern, methods in self.routes:
+                match = pattern.fullmatch(request.path)
+                if match is None:
+                    continue
+                handler = methods.get(request.method)
+                if handler is None:
+                    raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+                request.params = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+                return handler(request)
+            raise NotFound(f"The twin has no route for {request.method} {request.path}")
+        except TwinError as err:
+            return Response.json(err.body(), err.http_status)
+        except Exception as exc:  # a bug in the twin: answer 500, keep serving
+            log.exception("handler failed for %s %s", request.method, request.path)
+            err = TwinError(f"twin internal error: {type(exc).__name__}: {exc}")
+            return Response.json(err.body(), err.http_status)
+
+
+def _handler_class(service: "HttpService"):
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self):
+            url = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                err = InvalidArgument(f"request body of {length} bytes is over the twin's limit")
+                self._send(Response.json(err.body(), 413))
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            request = Request(self.command, url.path, query, dict(self.headers), body)
+            self._send(service.router.dispatch(request))
+
+        def _send(self, response: Response):
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        def log_message(self, format, *args):
+            log.debug("%s - %s", self.address_string(), format % args)
+
+    return _Handler
+
+
+class HttpService:
+    """Serves a Router on `host:port` from a background thread; port 0 picks a free one."""
+
+    def __init__(self, router: Router | None, host: str = "127.0.0.1", port: int = 0):
+        self.router = router
+        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "HttpService":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,148 @@
+"""Control of the one background twin process: up, down, status, env."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 30
+
+
+class TwinProcessError(RuntimeError):
+    """The twin could not be started, reached or stopped; the message says what to do."""
+
+
+@dataclass
+class TwinInfo:
+    pid: int
+    started_at: float
+    ports: dict[str, int]
+    env: dict[str, str]
+    project: str
+    location: str
+
+    @property
+    def vertex_url(self) -> str:
+        return self.env["EDGE_VERTEX_API_ENDPOINT"]
+
+    @property
+    def storage_url(self) -> str:
+        return self.env["STORAGE_EMULATOR_HOST"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+def _get_json(url: str, timeout: float = 2.0) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def _healthy(info: TwinInfo) -> bool:
+    try:
+        _get_json(info.vertex_url + "/_twin/health")
+        _get_json(info.storage_url + "/_twin/health")
+        return True
+    except OSError:
+        return False
+
+
+def running(home: Path) -> TwinInfo | None:
+    """The running twin of `home`, or None."""
+    path = home / "twin.json"
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    info = TwinInfo(raw["pid"], raw["startedAt"], raw["ports"], raw["env"], raw["project"], raw["location"])
+    return info if _alive(info.pid) and _healthy(info) else None
+
+
+def up(home: Path) -> tuple[TwinInfo, bool]:
+    """Starts the twin unless it runs already; returns it and whether it was started now."""
+    home = home.resolve()
+    info = running(home)
+    if info is not None:
+        return info, False
+    home.mkdir(parents=True, exist_ok=True)
+    previous = home / "twin.json"
+    old_pid = json.loads(previous.read_text()).get("pid") if previous.exists() else None
+    log = (home / "twin.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edge.twin", "--home", str(home)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise TwinProcessError(
+                f"The twin exited at start (code {process.returncode}); see {home / 'twin.log'}:\n{_tail(home / 'twin.log')}"
+            )
+        info = running(home)
+        if info is not None and info.pid == process.pid and info.pid != old_pid:
+            return info, True
+        time.sleep(0.1)
+    process.kill()
+    raise TwinProcessError(f"The twin did not answer within {START_TIMEOUT_SECONDS} s; see {home / 'twin.log'}.")
+
+
+def down(home: Path) -> bool:
+    """Stops the twin and every process it started; False if none was running."""
+    path = home / "twin.json"
+    try:
+        pid = json.loads(path.read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return False
+    if not _alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def status(home: Path) -> dict | None:
+    """Ports, uptime and what the twin holds, or None when it is not running."""
+    info = running(home)
+    if info is None:
+        return None
+    state = _get_json(info.vertex_url + "/_twin/status")
+    return {"pid": info.pid, "uptimeSeconds": round(time.time() - info.started_at, 1), "ports": info.ports,
+            "project": info.project, "location": info.location, **state}
+
+
+def reset(home: Path) -> None:
+    """Empties the running twin: buckets, registry, endpoints, jobs."""
+    info = running(home)
+    if info is None:
+        raise TwinProcessError("The twin is not running; start it with `invoke twin.up`.")
+    request = urllib.request.Request(info.vertex_url + "/_twin/reset", method="POST", data=b"")
+    urllib.request.urlopen(request, timeout=120).read()
+
+
+def export_lines(info: TwinInfo) -> str:
+    return "\n".join(f"export {k}={v}" for k, v in info.env.items())
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""

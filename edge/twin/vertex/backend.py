@@ -1,0 +1,65 @@
+"""The twin's Vertex AI: registry, endpoints, jobs and operations over one persisted store."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from edge.twin.vertex.artifacts import Artifacts
+from edge.twin.vertex.deployments import ModelServers
+from edge.twin.vertex.endpoints import Endpoints
+from edge.twin.vertex.jobs import CustomJobs
+from edge.twin.vertex.models import ModelRegistry
+from edge.twin.vertex.store import Operations, Store
+
+
+class VertexBackend:
+    """State lives in `home/vertex.json`; job and model-server files under `home/jobs` and `home/deployments`."""
+
+    def __init__(self, home: Path, storage_url: str, client_env: dict[str, str], project: str,
+                 wipe_storage: Callable[[], None] = lambda: None):
+        self.home = home
+        self.wipe_storage = wipe_storage
+        home.mkdir(parents=True, exist_ok=True)
+        self.artifacts = Artifacts(storage_url, project)
+        self.store = Store(home / "vertex.json")
+        self.operations = Operations(self.store)
+        self.models = ModelRegistry(self.store, self.operations)
+        self.servers = ModelServers(home / "deployments", self.artifacts.fetch_tree)
+        self.endpoints = Endpoints(self.store, self.operations, self.models, self.servers)
+        self.jobs = CustomJobs(self.store, self.operations, home / "jobs", self.artifacts.fetch_object, client_env)
+
+    def start(self) -> None:
+        """Marks jobs the last run left active as FAILED and serves deployed models again."""
+        self.jobs.recover()
+        self.endpoints.serve_deployed()
+
+    def stop(self) -> None:
+        self.jobs.shutdown()
+        self.servers.stop_all()
+
+    def reset(self) -> dict:
+        self.stop()
+        self.store.reset()
+        self.wipe_storage()
+        for sub in ("jobs", "deployments"):
+            shutil.rmtree(self.home / sub, ignore_errors=True)
+        return {}
+
+    def status(self) -> dict:
+        with self.store.lock:
+            jobs = self.store.collection("customJobs").values()
+            endpoints = self.store.collection("endpoints").values()
+            return {
+                "jobs": {state: sum(1 for j in jobs if j["state"] == state) for state in {j["state"] for j in jobs}},
+                "models": len(self.store.collection("models")),
+                "endpoints": [
+                    {"name": e["name"], "displayName": e["displayName"], "trafficSplit": e["trafficSplit"],
+                     "deployedModels": [
+                         {"id": d["id"], "model": f"{d['model']}@{d['modelVersionId']}",
+                          "serving": d["id"] in self.servers.running()}
+                         for d in e["deployedModels"]]}
+                    for e in endpoints
+                ],
+            }

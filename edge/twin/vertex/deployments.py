@@ -1,0 +1,129 @@
+"""Model server processes of deployed models, and the proxy that forwards predict calls to them."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import queue
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from edge.twin import orphans
+from edge.twin.errors import FailedPrecondition, InvalidArgument, PayloadTooLarge, Unavailable
+
+log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 30
+
+
+@dataclass
+class ModelServer:
+    process: object
+    port: int
+    idle: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def post(self, path: str, body: bytes) -> tuple[int, dict]:
+        """POST over a kept-alive connection; one retry on a fresh one if a kept one went stale."""
+        for attempt in (0, 1):
+            try:
+                conn = self.idle.get_nowait()
+            except queue.Empty:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+            try:
+                conn.request("POST", path, body, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                payload = response.read()
+            except (ConnectionError, http.client.HTTPException, OSError):
+                conn.close()
+                if attempt:
+                    raise
+                continue
+            self.idle.put(conn)
+            return response.status, json.loads(payload or b"{}")
+        raise AssertionError("unreachable")
+
+
+class ModelServers:
+    """Starts, tracks and stops one model server per deployed model id."""
+
+    def __init__(self, home: Path, fetch_artifacts: Callable[[str, Path], None]):
+        self.home = home
+        self.fetch_artifacts = fetch_artifacts
+        self.servers: dict[str, ModelServer] = {}
+        self.lock = threading.Lock()
+
+    def start(self, deployed_model_id: str, artifact_uri: str) -> None:
+        """Copies the SavedModel under `artifact_uri` locally and starts its server; blocks until it serves."""
+        from edge.twin.vertex.serving import start_model_server
+
+        workdir = self.home / deployed_model_id
+        orphans.end_recorded(workdir / "server.pid")
+        model_dir = workdir / "model"
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        model_dir.mkdir(parents=True)
+        self.fetch_artifacts(artifact_uri, model_dir)
+        if not (model_dir / "saved_model.pb").exists():
+            raise FailedPrecondition(
+                f"No saved_model.pb under {artifact_uri}: the twin serves TensorFlow SavedModels, "
+                "as Vertex's prebuilt TensorFlow serving container does."
+            )
+        try:
+            process, port = start_model_server(model_dir, workdir / "server.log")
+        except RuntimeError as exc:
+            raise FailedPrecondition(f"The model server for {artifact_uri} failed to start: {exc}") from None
+        orphans.record(workdir / "server.pid", process.pid)
+        with self.lock:
+            self.servers[deployed_model_id] = ModelServer(process, port)
+
+    def stop(self, deployed_model_id: str) -> None:
+        """Stops a server after its in-flight requests finish (at most DRAIN_SECONDS)."""
+        from edge.twin.vertex.serving import stop_model_server
+
+        with self.lock:
+            server = self.servers.pop(deployed_model_id, None)
+        if server is None:
+            return
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while server.in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop_model_server(server.process)
+        (self.home / deployed_model_id / "server.pid").unlink(missing_ok=True)
+
+    def stop_all(self) -> None:
+        for deployed_model_id in list(self.servers):
+            self.stop(deployed_model_id)
+
+    def running(self) -> dict[str, int]:
+        with self.lock:
+            return {dm_id: server.port for dm_id, server in self.servers.items()}
+
+    def predict(self, deployed_model_id: str, body: bytes) -> dict:
+        with self.lock:
+            server = self.servers.get(deployed_model_id)
+            if server is None:
+                raise Unavailable(f"Deployed model {deployed_model_id} is not serving yet; retry shortly.")
+            with server.lock:
+                server.in_flight += 1
+        try:
+            status, payload = server.post("/predict", body)
+        except OSError as exc:
+            raise Unavailable(f"Deployed model {deployed_model_id} did not answer: {exc}") from None
+        finally:
+            with server.lock:
+                server.in_flight -= 1
+        message = payload.get("error", "")
+        if status == 413:
+            raise PayloadTooLarge(message)
+        if 400 <= status < 500:
+            raise InvalidArgument(message)
+        if status != 200:
+            raise Unavailable(f"Deployed model {deployed_model_id} failed: {message}")
+        return payload

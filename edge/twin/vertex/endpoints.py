@@ -1,0 +1,232 @@
+"""Endpoints: deploy and undeploy models with a traffic split, and route predict calls."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+import threading
+
+from edge.twin.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge, TwinError
+from edge.twin.vertex import filters
+from edge.twin.vertex.deployments import ModelServers
+from edge.twin.vertex.models import ModelRegistry
+from edge.twin.vertex.store import Operations, Store, now
+
+log = logging.getLogger(__name__)
+
+MAX_PREDICT_BYTES = 1_572_864  # Vertex's online prediction request limit (1.5 MB)
+_MUTABLE = ("displayName", "description", "labels", "trafficSplit")
+
+
+def _check_split(split: dict, allowed: set[str]) -> dict[str, int]:
+    if not isinstance(split, dict):
+        raise InvalidArgument("traffic_split must be a map of deployed model id to percentage.")
+    unknown = sorted(set(split) - allowed)
+    if unknown:
+        raise InvalidArgument(f"traffic_split names deployed models that are not on the endpoint: {unknown}.")
+    values = {}
+    for key, value in split.items():
+        if not isinstance(value, int) or not 0 <= value <= 100:
+            raise InvalidArgument(f"traffic_split[{key!r}] must be an integer from 0 to 100, got {value!r}.")
+        values[key] = value
+    if values and sum(values.values()) != 100:
+        raise InvalidArgument(f"traffic_split must add up to 100, got {sum(values.values())}.")
+    return values
+
+
+class Endpoints:
+    def __init__(self, store: Store, operations: Operations, models: ModelRegistry, servers: ModelServers):
+        self.store = store
+        self.operations = operations
+        self.models = models
+        self.servers = servers
+
+    def get(self, name: str) -> dict:
+        return self.store.get("endpoints", name, "Endpoint")
+
+    def list(self, parent: str, filter_text: str | None = None) -> list[dict]:
+        terms = filters.parse(filter_text)
+        return [e for e in self.store.list("endpoints", parent) if filters.matches(e, terms)]
+
+    def create(self, parent: str, body: dict, endpoint_id: str | None) -> dict:
+        if not body.get("displayName"):
+            raise InvalidArgument("endpoint.display_name is required.")
+        with self.store.lock:
+            name = f"{parent}/endpoints/{endpoint_id or self.store.new_id()}"
+            if name in self.store.collection("endpoints"):
+                raise InvalidArgument(f"Endpoint {name} already exists.")
+            stamp = now()
+            endpoint = {
+                **{k: v for k, v in body.items() if k in _MUTABLE},
+                "name": name,
+                "displayName": body["displayName"],
+                "labels": body.get("labels", {}),
+                "deployedModels": [],
+                "trafficSplit": {},
+                "createTime": stamp,
+                "updateTime": stamp,
+                "etag": stamp,
+            }
+            self.store.collection("endpoints")[name] = endpoint
+            self.store.save()
+        return self.operations.completed(name, "CreateEndpointOperationMetadata", "Endpoint", endpoint)
+
+    def patch(self, name: str, body: dict, update_mask: str | None) -> dict:
+        fields = [filters._camel(f.strip()) for f in (update_mask or ",".join(body)).split(",") if f.strip()]
+        with self.store.lock:
+            endpoint = self.get(name)
+            for field in fields:
+                if field not in _MUTABLE:
+                    raise InvalidArgument(f"Field {field!r} cannot be updated; updatable: {', '.join(_MUTABLE)}.")
+                if field == "trafficSplit":
+                    ids = {d["id"] for d in endpoint["deployedModels"]}
+                    split = _check_split(body.get("trafficSplit", {}), ids)
+                    if ids and set(split) != ids:
+                        split = {i: split.get(i, 0) for i in ids}
+                    endpoint["trafficSplit"] = split
+                elif field in body:
+                    endpoint[field] = copy.deepcopy(body[field])
+            endpoint["updateTime"] = endpoint["etag"] = now()
+            self.store.save()
+            return endpoint
+
+    def delete(self, name: str) -> dict:
+        with self.store.lock:
+            endpoint = self.get(name)
+            if endpoint["deployedModels"]:
+                ids = ", ".join(d["id"] for d in endpoint["deployedModels"])
+                raise FailedPrecondition(
+                    f"Endpoint {name} has deployed models ({ids}); undeploy them before deleting it."
+                )
+            del self.store.collection("endpoints")[name]
+            self.store.save()
+        return self.operations.completed(name, "DeleteOperationMetadata", "Empty")
+
+    def deploy(self, name: str, body: dict) -> dict:
+        """Starts the model's server in the background; the operation is done once it serves."""
+        spec = body.get("deployedModel")
+        if not isinstance(spec, dict) or not spec.get("model"):
+            raise InvalidArgument("deployed_model.model is required.")
+        with self.store.lock:
+            endpoint = self.get(name)
+            version = self.models.resolve(spec["model"])
+            if not version.get("artifactUri"):
+                raise FailedPrecondition(f"Model {spec['model']} has no artifact_uri to serve.")
+            ids = {d["id"] for d in endpoint["deployedModels"]}
+            split = _check_split(body.get("trafficSplit") or {}, ids | {"0"})
+            deployed_model_id = spec.get("id") or self.store.new_id()
+            deployed = {
+                **{k: v for k, v in spec.items() if k not in ("id", "model")},
+                "id": deployed_model_id,
+                "model": version["name"],
+                "modelVersionId": version["versionId"],
+                "displayName": spec.get("displayName") or version["displayName"],
+                "createTime": now(),
+            }
+            self.models.mark_deployed(f"{version['name']}@{version['versionId']}", name, deployed_model_id)
+        op = self.operations.start(name, "DeployModelOperationMetadata")
+        threading.Thread(
+            target=self._finish_deploy, args=(op, name, deployed, version["artifactUri"], split),
+            name=f"deploy-{deployed_model_id}", daemon=True,
+        ).start()
+        return op
+
+    def _finish_deploy(self, op: dict, name: str, deployed: dict, artifact_uri: str, split: dict) -> None:
+        versioned = f"{deployed['model']}@{deployed['modelVersionId']}"
+        try:
+            self.servers.start(deployed["id"], artifact_uri)
+        except Exception as exc:
+            error = exc if isinstance(exc, TwinError) else FailedPrecondition(f"Deploy failed: {exc}")
+            log.warning("deploy of %s failed: %s", versioned, error.message)
+            self.models.mark_undeployed(versioned, deployed["id"])
+            self.operations.finish(op, error=error)
+            return
+        with self.store.lock:
+            try:
+                endpoint = self.get(name)
+            except NotFound as exc:  # the endpoint was deleted meanwhile
+                self.servers.stop(deployed["id"])
+                self.models.mark_undeployed(versioned, deployed["id"])
+                self.operations.finish(op, error=exc)
+                return
+            endpoint["deployedModels"].append(deployed)
+            if split:
+                endpoint["trafficSplit"] = {(deployed["id"] if k == "0" else k): v for k, v in split.items()}
+            elif not endpoint["trafficSplit"]:
+                endpoint["trafficSplit"] = {deployed["id"]: 100}
+            else:
+                endpoint["trafficSplit"][deployed["id"]] = 0
+            endpoint["updateTime"] = endpoint["etag"] = now()
+            self.store.save()
+        self.operations.finish(op, "DeployModelResponse", {"deployedModel": deployed})
+
+    def undeploy(self, name: str, body: dict) -> dict:
+        deployed_model_id = body.get("deployedModelId")
+        with self.store.lock:
+            endpoint = self.get(name)
+            deployed = next((d for d in endpoint["deployedModels"] if d["id"] == deployed_model_id), None)
+            if deployed is None:
+                raise NotFound(f"Deployed model {deployed_model_id!r} not found on endpoint {name}.")
+            remaining = {d["id"] for d in endpoint["deployedModels"]} - {deployed_model_id}
+            if body.get("trafficSplit"):
+                split = _check_split(body["trafficSplit"], remaining)
+            elif endpoint["trafficSplit"].get(deployed_model_id, 0) > 0 and remaining:
+                raise FailedPrecondition(
+                    f"Deployed model {deployed_model_id} still receives traffic; "
+                    "give a traffic_split for the models that remain."
+                )
+            else:
+                split = {k: v for k, v in endpoint["trafficSplit"].items() if k in remaining}
+            endpoint["deployedModels"].remove(deployed)
+            endpoint["trafficSplit"] = split
+            endpoint["updateTime"] = endpoint["etag"] = now()
+            self.store.save()
+            self.models.mark_undeployed(f"{deployed['model']}@{deployed['modelVersionId']}", deployed_model_id)
+        # Traffic has moved away: the server drains its in-flight requests, then stops.
+        threading.Thread(target=self.servers.stop, args=(deployed_model_id,), daemon=True).start()
+        return self.operations.completed(name, "UndeployModelOperationMetadata", "UndeployModelResponse", {})
+
+    def predict(self, name: str, body: bytes) -> dict:
+        if len(body) > MAX_PREDICT_BYTES:
+            raise PayloadTooLarge(
+                f"Request payload of {len(body)} bytes exceeds the online prediction limit of "
+                f"{MAX_PREDICT_BYTES} bytes (1.5 MB); send fewer instances per request."
+            )
+        with self.store.lock:
+            endpoint = self.get(name)
+            split = {k: v for k, v in endpoint["trafficSplit"].items() if v > 0}
+            if not split:
+                raise FailedPrecondition(f"Endpoint {name} has no deployed model receiving traffic.")
+            chosen = random.choices(list(split), weights=list(split.values()))[0]
+            deployed = next(d for d in endpoint["deployedModels"] if d["id"] == chosen)
+        payload = self.servers.predict(chosen, body)
+        return {
+            "predictions": payload["predictions"],
+            "deployedModelId": chosen,
+            "model": deployed["model"],
+            "modelDisplayName": deployed["displayName"],
+            "modelVersionId": deployed["modelVersionId"],
+        }
+
+    def serve_deployed(self) -> list[threading.Thread]:
+        """Starts the servers of every deployed model again (after a twin restart), in the background."""
+        threads = []
+        with self.store.lock:
+            pending = [
+                (d["id"], self.models.resolve(f"{d['model']}@{d['modelVersionId']}")["artifactUri"])
+                for e in self.store.collection("endpoints").values() for d in e["deployedModels"]
+            ]
+        for deployed_model_id, artifact_uri in pending:
+            thread = threading.Thread(
+                target=self._serve_again, args=(deployed_model_id, artifact_uri), daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def _serve_again(self, deployed_model_id: str, artifact_uri: str) -> None:
+        try:
+            self.servers.start(deployed_model_id, artifact_uri)
+        except Exception as exc:
+            log.error("could not serve deployed model %s again: %s", deployed_model_id, exc)
