@@ -2,6 +2,6 @@
 
 from invoke import Collection
 
-from edge.tasks import twin
+from edge.tasks import dev, twin
 
-ns = Collection(twin.ns)
+ns = Collection(twin.ns, dev.test, dev.demo)

@@ -11,26 +11,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-import tensorflow as tf
-from google.cloud import storage
 
 
 def upload_tree(local: Path, uri: str) -> None:
+    from google.cloud import storage
+
     bucket_name, _, prefix = uri.removeprefix("gs://").partition("/")
     bucket = storage.Client().bucket(bucket_name)
     for path in local.rglob("*"):
         if path.is_file():
             bucket.blob(prefix.rstrip("/") + "/" + str(path.relative_to(local))).upload_from_filename(str(path))
-
-
-class Line(tf.Module):
-    def __init__(self, w, b):
-        self.w = tf.Variable(w)
-        self.b = tf.Variable(b)
-
-    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32)])
-    def serve(self, x):
-        return {"y": x * self.w + self.b}
 
 
 def main() -> None:
@@ -47,6 +37,17 @@ def main() -> None:
     if args.fail:
         print("tiny trainer: asked to fail", file=sys.stderr, flush=True)
         raise SystemExit(3)
+    import tensorflow as tf  # after the test switches, so failing and sleeping jobs start fast
+
+    class Line(tf.Module):
+        def __init__(self, w, b):
+            self.w = tf.Variable(w)
+            self.b = tf.Variable(b)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32)])
+        def serve(self, x):
+            return {"y": x * self.w + self.b}
+
     x = tf.random.stateless_uniform([64, 1], seed=[1, 2])
     y = 2.0 * x + 1.0
     model = Line(0.0, 0.0)

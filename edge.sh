@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Bootstrap edge on a fresh machine (a .venv with requirements.txt), then hand the arguments to invoke:
+#   ./edge.sh demo | ./edge.sh test | ./edge.sh twin.up | ./edge.sh --list
+set -euo pipefail
+cd "$(dirname "$0")"
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+  echo "edge.sh: edge needs Python 3.10 or newer as '$python' (set PYTHON=/path/to/python3)" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "edge.sh: creating .venv"
+  "$python" -m venv .venv
+fi
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want" ]; then
+  echo "edge.sh: installing requirements.txt into .venv (a few minutes the first time)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  echo "$want" > .venv/.requirements.sha256
+fi
+exec .venv/bin/invoke "$@"

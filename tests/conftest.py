@@ -1,0 +1,53 @@
+"""Shared fixtures: one in-process twin per test session, driven through the real Google Cloud SDKs."""
+
+from __future__ import annotations
+
+import uuid
+import pytest
+
+from edge.target import twin_target
+from edge.twin.server import Twin
+
+from tests.support import TRAIN_LINE, TRAINING_IMAGE
+
+
+@pytest.fixture(scope="session")
+def twin(tmp_path_factory):
+    """The twin (GCS storage + Vertex AI API) in this process, on free 127.0.0.1 ports."""
+    with Twin(tmp_path_factory.mktemp("twin")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def target(twin):
+    """The twin as a Target; its env points this process's clients at the twin."""
+    target = twin_target(twin.env)
+    target.apply_env()
+    return target
+
+
+@pytest.fixture(scope="session")
+def bucket(target):
+    """A bucket on the twin for the session, made with google-cloud-storage."""
+    return target.storage_client().create_bucket("edge-tests")
+
+
+@pytest.fixture(scope="session")
+def vertex(target, bucket):
+    """The `google.cloud.aiplatform` module, initialised against the twin."""
+    target.init_vertex(staging_bucket=f"gs://{bucket.name}/staging")
+    from google.cloud import aiplatform
+
+    return aiplatform
+
+
+@pytest.fixture(scope="session")
+def line_model_uri(vertex, bucket):
+    """gs:// directory of a SavedModel trained by a real CustomJob (examples/train_line.py: y = 2x + 1)."""
+    base = f"gs://{bucket.name}/runs/{uuid.uuid4().hex[:8]}"
+    job = vertex.CustomJob.from_local_script(
+        display_name="train-line", script_path=str(TRAIN_LINE), container_uri=TRAINING_IMAGE,
+        args=["--steps", "200"], base_output_dir=base,
+    )
+    job.run()
+    return f"{base}/model"
