@@ -1,0 +1,187 @@
+# Values come from edge.yaml through templates/terraform.tfvars.json.j2 (`invoke infra.plan` renders
+# them into .edge/infra/terraform.tfvars.json); the defaults below are what edge.yaml leaves out.
+
+variable "project" {
+  type        = string
+  description = "Google Cloud project id (edge.yaml `project`)."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project))
+    error_message = "project must be a project id: 6-30 lower-case letters, digits and dashes."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "Region of the bucket, Vertex AI, Cloud Run and the tracker (edge.yaml `region`)."
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
+    error_message = "region must be a region such as us-central1."
+  }
+}
+
+variable "bucket" {
+  type        = string
+  description = "Project bucket: state, DVC remote, staging, models and Terraform state (edge.yaml `bucket`)."
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.bucket))
+    error_message = "bucket must be 3-63 lower-case letters, digits, dots, dashes or underscores."
+  }
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of the names edge gives to service accounts, the tracker VM, its network and secrets."
+  default     = "edge"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 2-21 lower-case letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Labels added to every resource that takes labels (besides managed-by = edge)."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.labels : can(regex("^[a-z][a-z0-9_-]{0,62}$", k)) && can(regex("^[a-z0-9_-]{0,63}$", v))])
+    error_message = "labels must have lower-case keys (starting with a letter) and values of letters, digits, dashes and underscores."
+  }
+}
+
+variable "models" {
+  type = map(object({
+    endpoint = string
+  }))
+  description = "Models of edge.yaml: name -> { endpoint = endpoint display name }; one Vertex AI endpoint each."
+
+  validation {
+    condition     = length(var.models) > 0 && alltrue([for name, m in var.models : can(regex("^[a-z][a-z0-9-]{0,62}$", name)) && length(m.endpoint) > 0 && length(m.endpoint) <= 128])
+    error_message = "models must name at least one model (lower-case letters, digits, dashes), each with an endpoint display name of 1-128 characters."
+  }
+}
+
+variable "staging_retention_days" {
+  type        = number
+  description = "Days after which objects under the bucket's staging/ prefix are deleted."
+  default     = 30
+
+  validation {
+    condition     = var.staging_retention_days >= 1 && var.staging_retention_days <= 3650 && floor(var.staging_retention_days) == var.staging_retention_days
+    error_message = "staging_retention_days must be a whole number of days between 1 and 3650."
+  }
+}
+
+variable "tracker_enabled" {
+  type        = bool
+  description = "Create the Omniboard + MongoDB experiment tracker VM (edge.yaml `tracker.enabled`)."
+  default     = true
+}
+
+variable "tracker_machine_type" {
+  type        = string
+  description = "Machine type of the tracker VM (edge.yaml `tracker.machine_type`)."
+  default     = "e2-small"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]*-[a-z0-9-]+$", var.tracker_machine_type))
+    error_message = "tracker_machine_type must be a Compute Engine machine type such as e2-small."
+  }
+}
+
+variable "tracker_zone" {
+  type        = string
+  description = "Zone of the tracker VM (edge.yaml `tracker.zone`); empty means <region>-b."
+  default     = ""
+
+  validation {
+    condition     = var.tracker_zone == "" || can(regex("^[a-z]+-[a-z]+[0-9]-[a-z]$", var.tracker_zone))
+    error_message = "tracker_zone must be empty or a zone such as us-central1-b."
+  }
+}
+
+variable "tracker_disk_size_gb" {
+  type        = number
+  description = "Size of the tracker's MongoDB data disk in GB."
+  default     = 10
+
+  validation {
+    condition     = var.tracker_disk_size_gb >= 10 && var.tracker_disk_size_gb <= 1000 && floor(var.tracker_disk_size_gb) == var.tracker_disk_size_gb
+    error_message = "tracker_disk_size_gb must be a whole number between 10 and 1000."
+  }
+}
+
+variable "tracker_snapshot_retention_days" {
+  type        = number
+  description = "Days a daily snapshot of the tracker's data disk is kept."
+  default     = 14
+
+  validation {
+    condition     = var.tracker_snapshot_retention_days >= 1 && var.tracker_snapshot_retention_days <= 365 && floor(var.tracker_snapshot_retention_days) == var.tracker_snapshot_retention_days
+    error_message = "tracker_snapshot_retention_days must be a whole number between 1 and 365."
+  }
+}
+
+variable "web_service" {
+  type        = string
+  description = "Cloud Run service name of the web app (edge.yaml `web.service`)."
+  default     = "fashion-web"
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$", var.web_service))
+    error_message = "web_service must be 1-49 lower-case letters, digits and dashes, starting with a letter and not ending with a dash."
+  }
+}
+
+variable "web_image" {
+  type        = string
+  description = "Image of the web service's first revision (edge.yaml `web.image`); Google's hello container until `invoke web.deploy` builds one."
+  default     = "us-docker.pkg.dev/cloudrun/container/hello:latest"
+
+  validation {
+    condition     = can(regex("^[a-z0-9.-]+(:[0-9]+)?/[^ ]+$", var.web_image))
+    error_message = "web_image must be a full image reference such as us-docker.pkg.dev/PROJECT/REPO/NAME:TAG."
+  }
+}
+
+variable "web_invokers" {
+  type        = list(string)
+  description = "IAM members allowed to call the web service (edge.yaml `web.invokers`); empty keeps it private."
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.web_invokers : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):.+$", m))])
+    error_message = "web_invokers must be IAM members such as user:ana@example.com or group:team@example.com; allUsers and allAuthenticatedUsers are refused."
+  }
+}
+
+variable "circleci_org_id" {
+  type        = string
+  description = "CircleCI organization id (UUID) for workload identity federation; empty: CI federation is not created."
+  default     = ""
+
+  validation {
+    condition     = var.circleci_org_id == "" || can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.circleci_org_id))
+    error_message = "circleci_org_id must be empty or a UUID."
+  }
+}
+
+variable "circleci_project_id" {
+  type        = string
+  description = "CircleCI project id (UUID) whose jobs may impersonate the deployer (main) and ci-infra accounts."
+  default     = ""
+
+  validation {
+    condition     = var.circleci_project_id == "" || can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.circleci_project_id))
+    error_message = "circleci_project_id must be empty or a UUID."
+  }
+
+  validation {
+    condition     = (var.circleci_org_id == "") == (var.circleci_project_id == "")
+    error_message = "circleci_org_id and circleci_project_id go together: set both, or neither."
+  }
+}
