@@ -17,6 +17,15 @@ want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want" ]; then
   echo "edge.sh: installing requirements.txt into .venv (a few minutes the first time)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  # edge itself, editable, so `dvc repro` stages can run `python -m edge.training` from any folder
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   echo "$want" > .venv/.requirements.sha256
+fi
+# Fashion-MNIST for `invoke data.seed`: Debian's package when apt is at hand (else seed downloads it)
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  echo "edge.sh: installing Debian's dataset-fashion-mnist"
+  { $sudo apt-get update -qq && $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null; } \
+    || echo "edge.sh: could not install dataset-fashion-mnist; invoke data.seed will download Fashion-MNIST instead" >&2
 fi
 exec .venv/bin/invoke "$@"

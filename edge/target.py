@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 TWIN_POLL_SECONDS = 0.2
 GCP_POLL_SECONDS = 10.0
@@ -68,3 +69,17 @@ def twin_target(env: dict[str, str]) -> Target:
         env=dict(env),
         poll_seconds=TWIN_POLL_SECONDS,
     )
+
+
+def resolve(name: str, project: str, location: str, edge_home: Path) -> Target:
+    """The target called `name`; for the twin, starts it under `edge_home/twin` unless it runs."""
+    if name == "gcp":
+        return Target(name="gcp", project=project, location=location)
+    if name != "twin":
+        raise ValueError(f"unknown target {name!r}: use twin or gcp")
+    from edge.twin import process
+
+    info, _ = process.up(edge_home / "twin")
+    env = {**info.env, "GOOGLE_CLOUD_PROJECT": project, "GOOGLE_CLOUD_REGION": location}
+    return Target(name="twin", project=project, location=location, vertex_endpoint=info.vertex_url, env=env,
+                  poll_seconds=TWIN_POLL_SECONDS)

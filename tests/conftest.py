@@ -33,19 +33,26 @@ def bucket(target):
 
 
 @pytest.fixture(scope="session")
-def vertex(target, bucket):
-    """The `google.cloud.aiplatform` module, initialised against the twin."""
+def session_vertex(target, bucket):
+    """The `google.cloud.aiplatform` module, initialised against the session's twin."""
     target.init_vertex(staging_bucket=f"gs://{bucket.name}/staging")
     from google.cloud import aiplatform
 
     return aiplatform
 
 
+@pytest.fixture
+def vertex(session_vertex, target, bucket):
+    """`session_vertex`, initialised again for each test: other tests point the SDK elsewhere."""
+    target.init_vertex(staging_bucket=f"gs://{bucket.name}/staging")
+    return session_vertex
+
+
 @pytest.fixture(scope="session")
-def line_model_uri(vertex, bucket):
+def line_model_uri(session_vertex, bucket):
     """gs:// directory of a SavedModel trained by a real CustomJob (examples/train_line.py: y = 2x + 1)."""
     base = f"gs://{bucket.name}/runs/{uuid.uuid4().hex[:8]}"
-    job = vertex.CustomJob.from_local_script(
+    job = session_vertex.CustomJob.from_local_script(
         display_name="train-line", script_path=str(TRAIN_LINE), container_uri=TRAINING_IMAGE,
         args=["--steps", "200"], base_output_dir=base,
     )

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def endpoint(vertex, line_model_uri):
+def endpoint(session_vertex, line_model_uri):
+    vertex = session_vertex
     endpoint = vertex.Endpoint.create(display_name="requests")
     endpoint.deploy(upload_line_model(vertex, line_model_uri), machine_type="n1-standard-2")
     yield endpoint

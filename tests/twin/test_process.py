@@ -58,6 +58,7 @@ def own_vertex(edge_home, target, bucket):
     from google.cloud import aiplatform
 
     yield aiplatform, own_bucket
+    target.apply_env()
     target.init_vertex(staging_bucket=f"gs://{bucket.name}/staging")
 
 

@@ -11,8 +11,9 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def line_versions(vertex, line_model_uri):
+def line_versions(session_vertex, line_model_uri):
     """Two versions of one registry entry: 1 (default) and 2 (alias `candidate`)."""
+    vertex = session_vertex
     first = upload_line_model(vertex, line_model_uri, labels={"git_commit": "abc123", "data": "v1"})
     second = upload_line_model(vertex, line_model_uri, parent_model=first.resource_name,
                                version_aliases=["candidate"], is_default_version=False,
@@ -21,7 +22,8 @@ def line_versions(vertex, line_model_uri):
 
 
 @pytest.fixture(scope="module")
-def endpoint(vertex, line_versions):
+def endpoint(session_vertex, line_versions):
+    vertex = session_vertex
     endpoint = vertex.Endpoint.create(display_name="line")
     endpoint.deploy(line_versions[0], machine_type="n1-standard-2")
     yield endpoint

@@ -1,0 +1,197 @@
+"""Deploys registry versions to the model's endpoint without downtime, rolls back, and predicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edge.config import ModelConfig
+from edge.project import Project
+
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+               "Ankle boot")
+PAYLOAD = Path("test_payload.json")
+SMOKE_ATTEMPTS = 200
+
+
+class DeployError(RuntimeError):
+    """Deploy or predict could not go on; the message is one line that says what to do."""
+
+
+def _entry(state: dict, model: ModelConfig) -> dict:
+    return state.get("models", {}).get(model.name, {})
+
+
+def registry_versions(project: Project, model: ModelConfig) -> list[str]:
+    entry = _entry(project.state.read()[0], model)
+    if not entry.get("registry"):
+        raise DeployError(f"{model.name} has no registered version yet: run `invoke train`")
+    vertex = project.vertex()
+    return sorted((m.version_id for m in vertex.models.ModelRegistry(entry["registry"]).list_versions()), key=int)
+
+
+def resolve_version(project: Project, model: ModelConfig, version: str | None):
+    """The registry Model of `version` (a number or an alias; default: the default version)."""
+    from google.api_core.exceptions import NotFound
+
+    entry = _entry(project.state.read()[0], model)
+    if not entry.get("registry"):
+        raise DeployError(f"{model.name} has no registered version yet: run `invoke train`")
+    vertex = project.vertex()
+    try:
+        return vertex.Model(f"{entry['registry']}@{version or 'default'}")
+    except NotFound:
+        known = ", ".join(registry_versions(project, model))
+        raise DeployError(f"{model.name} has no version {version!r} in the registry (versions: {known})") from None
+
+
+def endpoint_for(project: Project, model: ModelConfig, create: bool = True):
+    """The model's endpoint: from the state, else by display name (Terraform's on gcp), else a new one."""
+    vertex = project.vertex()
+    name = _entry(project.state.read()[0], model).get("endpoint")
+    if name:
+        return vertex.Endpoint(name)
+    found = vertex.Endpoint.list(filter=f'display_name="{model.endpoint}"')
+    if found:
+        endpoint = found[0]
+    elif create:
+        endpoint = vertex.Endpoint.create(display_name=model.endpoint, labels={"edge_model": model.name})
+    else:
+        return None
+
+    def remember(state: dict) -> None:
+        state.setdefault("models", {}).setdefault(model.name, {})["endpoint"] = endpoint.resource_name
+
+    project.state.update(remember)
+    return endpoint
+
+
+def load_payload(path: Path) -> list:
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DeployError(f"payload file {path} not found") from None
+    except ValueError as exc:
+        raise DeployError(f"payload file {path} is not valid JSON: {exc}") from None
+    instances = payload.get("instances") if isinstance(payload, dict) else None
+    if not isinstance(instances, list) or not instances:
+        raise DeployError(f'{path} must be {{"instances": [[784 pixel values], ...]}}')
+    return instances
+
+
+def _smoke_test(endpoint, deployed_model_id: str, instances: list) -> list:
+    """Predicts until the new deployed model has answered; returns its predictions."""
+    for _ in range(SMOKE_ATTEMPTS):
+        response = endpoint.predict(instances=instances)
+        if response.deployed_model_id == deployed_model_id:
+            predictions = list(response.predictions)
+            if len(predictions) != len(instances) or any(int(p["class_id"]) not in range(10) for p in predictions):
+                raise DeployError(f"smoke test: unexpected predictions {predictions!r}")
+            return predictions
+    raise DeployError(f"smoke test: deployed model {deployed_model_id} never answered")
+
+
+def deploy_version(project: Project, model: ModelConfig, version: str | None = None, traffic: int = 100,
+                   payload: Path = PAYLOAD, record_history: bool = True) -> dict:
+    """Deploys `version` beside what serves, smoke-tests it, moves `traffic`% to it, then (at 100%) undeploys the rest.
+
+    If the smoke test fails, traffic goes back and the new deployment is removed: the old one never stopped.
+    """
+    if not 1 <= traffic <= 100:
+        raise DeployError(f"--traffic must be between 1 and 100, got {traffic}")
+    registry_model = resolve_version(project, model, version)
+    instances = load_payload(project.root / payload)
+    endpoint = endpoint_for(project, model)
+    before = {d.id: d for d in endpoint.list_models()}
+    previous_split = dict(endpoint.traffic_split)
+    serving = [d for d in before.values() if previous_split.get(d.id, 0) > 0]
+    if any(d.model_version_id == registry_model.version_id for d in before.values()) and traffic == 100 \
+            and len(before) == 1:
+        return {"version": registry_model.version_id, "endpoint": endpoint.resource_name, "changed": False}
+
+    endpoint.deploy(registry_model, deployed_model_display_name=f"{model.name}-v{registry_model.version_id}",
+                    machine_type=model.serving.machine_type, min_replica_count=model.serving.min_replicas,
+                    max_replica_count=model.serving.max_replicas, traffic_percentage=0 if before else 100)
+    new_id = next(d.id for d in endpoint.list_models() if d.id not in before)
+    split = {new_id: traffic}
+    if traffic < 100:
+        remaining = 100 - traffic
+        old_total = sum(previous_split.get(d.id, 0) for d in serving) or 1
+        shares = {d.id: previous_split.get(d.id, 0) * remaining // old_total for d in serving}
+        if serving:
+            shares[serving[0].id] += remaining - sum(shares.values())
+        split.update(shares)
+    split.update({i: 0 for i in before if i not in split})
+    try:
+        endpoint.update(traffic_split=split)
+        predictions = _smoke_test(endpoint, new_id, instances)
+    except BaseException:
+        if before:
+            endpoint.update(traffic_split={**previous_split, new_id: 0})
+        endpoint.undeploy(new_id)
+        raise
+    if traffic == 100:
+        for old_id in before:
+            endpoint.undeploy(old_id)
+
+    deployed = {d.id: d.model_version_id for d in endpoint.list_models()}
+    final_split = dict(endpoint.traffic_split)
+
+    def remember(state: dict) -> None:
+        entry = state.setdefault("models", {}).setdefault(model.name, {})
+        if record_history and serving:
+            entry.setdefault("history", []).append(serving[0].model_version_id)
+        entry["deployed"] = [{"version": v, "deployed_model_id": i, "traffic": final_split.get(i, 0)}
+                             for i, v in deployed.items()]
+
+    project.state.update(remember)
+    return {"version": registry_model.version_id, "endpoint": endpoint.resource_name, "changed": True,
+            "traffic": final_split, "smoke": [int(p["class_id"]) for p in predictions]}
+
+
+def rollback(project: Project, model: ModelConfig, payload: Path = PAYLOAD) -> dict:
+    """Deploys the version that served before the last deploy, the same zero-downtime way."""
+    state, _ = project.state.read()
+    history = _entry(state, model).get("history", [])
+    if not history:
+        raise DeployError(f"{model.name} has no earlier deployed version to roll back to")
+    result = deploy_version(project, model, history[-1], payload=payload, record_history=False)
+
+    def pop(state: dict) -> None:
+        state["models"][model.name]["history"].pop()
+
+    project.state.update(pop)
+    return result
+
+
+def describe_endpoint(project: Project, model: ModelConfig) -> dict:
+    endpoint = endpoint_for(project, model, create=False)
+    if endpoint is None:
+        raise DeployError(f"{model.name} has no endpoint yet: run `invoke deploy`")
+    base = project.target.vertex_endpoint or f"https://{project.config.region}-aiplatform.googleapis.com"
+    split = endpoint.traffic_split
+    return {"name": endpoint.resource_name, "url": f"{base}/v1/{endpoint.resource_name}:predict",
+            "deployed": [{"id": d.id, "version": d.model_version_id, "traffic": split.get(d.id, 0)}
+                         for d in endpoint.list_models()]}
+
+
+def predict(project: Project, model: ModelConfig, payload: Path = PAYLOAD) -> dict:
+    """Predictions for the payload's instances: class ids and names, and which version answered."""
+    from google.api_core import exceptions
+
+    instances = load_payload(payload if payload.is_absolute() else project.root / payload)
+    endpoint = endpoint_for(project, model, create=False)
+    if endpoint is None or not _entry(project.state.read()[0], model).get("deployed"):
+        raise DeployError(f"{model.name} is not deployed: run `invoke deploy`")
+    try:
+        response = endpoint.predict(instances=instances)
+    except exceptions.BadRequest as exc:
+        raise DeployError(f"the endpoint refused the payload: {exc.message}") from None
+    except exceptions.GoogleAPICallError as exc:
+        raise DeployError(f"the endpoint failed: {exc.message}") from None
+    rows = []
+    for p in response.predictions:
+        class_id = int(p["class_id"])
+        probability = max(p["probabilities"]) if "probabilities" in p else None
+        rows.append({"class_id": class_id, "class_name": CLASS_NAMES[class_id], "probability": probability})
+    return {"predictions": rows, "version": response.model_version_id, "deployed_model_id": response.deployed_model_id}

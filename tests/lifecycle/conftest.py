@@ -1,0 +1,63 @@
+"""A fresh user repository (a copy of this project in a temp folder) driven through `invoke` as a user would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.twin import process
+from tests.support import ROOT
+
+# Small and quick: one epoch on 5000 rows (about 0.8 test accuracy).
+FAST_TRAIN = {"epochs": 1, "batch_size": 128, "learning_rate": 0.002, "seed": 42, "filters": [16, 32],
+              "dense": 64, "dropout": 0.2, "train_limit": 5000}
+
+
+def copy_project(destination: Path) -> Path:
+    """The project's tracked and untracked-but-not-ignored files, as a new git repository."""
+    listing = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    for name in filter(None, listing.split("\0")):
+        source = ROOT / name
+        if source.is_file() and not name.startswith(("data/", ".dvc/", "models/fashion/outputs/")) \
+                and name not in ("dvc.lock", "models/fashion/dvc.lock"):
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
+    commit(destination, "a new edge project")
+    return destination
+
+
+def commit(repo: Path, message: str) -> None:
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.email=test@edge", "-c", "user.name=test", "commit", "-qm", message],
+                   cwd=repo, check=True)
+
+
+def set_train_params(repo: Path, **changes) -> None:
+    path = repo / "models/fashion/params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["train"].update(changes)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def invoke(repo: Path, *args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """Runs `invoke ARGS` in the repo like a user would (the venv's invoke), capturing its output."""
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=repo, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "EDGE_HOME": str(repo / ".edge")}, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def user_repo(tmp_path_factory):
+    """A user's repository with fast training params; its twin is stopped at the end."""
+    repo = copy_project(tmp_path_factory.mktemp("user-repo"))
+    set_train_params(repo, **FAST_TRAIN)
+    commit(repo, "fast params for tests")
+    yield repo
+    process.down(repo / ".edge" / "twin")
