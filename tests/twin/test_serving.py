@@ -154,6 +154,8 @@ BAD_REQUESTS = {
     "Infinity": (b'{"instances": [[-Infinity]]}', ["Infinity"]),
     "wrong shape": (json.dumps({"instances": [PIXELS, PIXELS[:-1]]}).encode(),
                     ["instance 1", "expected shape [784]", "got [783]"]),
+    "object with an unknown key": (json.dumps({"instances": [{"pixels": PIXELS}]}).encode(),
+                                   ["instance 0", "keys pixels", "one input"]),
     "wrong type": (json.dumps({"instances": [["a"] * 784]}).encode(),
                    ["instance 0", "float32", "strings"]),
     "out of float32 range": (json.dumps({"instances": [[1e39] * 784]}).encode(),
