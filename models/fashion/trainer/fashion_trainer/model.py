@@ -1,0 +1,87 @@
+"""The Fashion-MNIST CNN and its serving SavedModel.
+
+Serving contract (`serving_default`): input `pixels` float32 [None, 784], raw pixel values
+0..255 in row-major 28x28 order; outputs `class_id` int64 [None] and `probabilities`
+float32 [None, 10]. Scaling and reshaping happen inside the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import tensorflow as tf
+
+from fashion_trainer.params import TrainParams
+
+PIXELS = 28 * 28
+CLASSES = 10
+EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def build_model(params: TrainParams) -> tf.keras.Model:
+    """A small compiled CNN: [N, 784] pixels 0..255 -> [N, 10] class probabilities."""
+    layers = tf.keras.layers
+    stack: list = [
+        tf.keras.Input(shape=(PIXELS,), dtype="float32", name="pixels"),
+        layers.Rescaling(1.0 / 255),
+        layers.Reshape((28, 28, 1)),
+    ]
+    for filters in params.filters:
+        # stride 2 instead of conv + max-pool: ~3x less CPU per epoch (measured), ~0.5 pt lower accuracy per epoch
+        stack.append(layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu"))
+    stack += [
+        layers.Flatten(),
+        layers.Dense(params.dense, activation="relu"),
+        layers.Dropout(params.dropout),
+        layers.Dense(CLASSES, activation="softmax"),
+    ]
+    model = tf.keras.Sequential(stack, name="fashion_cnn")
+    model.compile(optimizer=tf.keras.optimizers.Adam(params.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class EpochLines(tf.keras.callbacks.Callback):
+    """Prints `epoch N/M loss=... accuracy=... val_loss=... val_accuracy=...` (flushed) and records each epoch."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.history: List[Dict[str, float]] = []
+
+    def on_epoch_end(self, epoch: int, logs: Dict[str, float] | None = None) -> None:
+        values = {key: float((logs or {})[key]) for key in EPOCH_KEYS if key in (logs or {})}
+        self.history.append({"epoch": epoch + 1, **values})
+        line = " ".join(f"{key}={value:.4f}" for key, value in values.items())
+        print(f"epoch {epoch + 1}/{self.epochs} {line}", flush=True)
+
+
+class Serving(tf.Module):
+    """Wraps the Keras model with the serving signature (see the module docstring)."""
+
+    def __init__(self, model: tf.keras.Model) -> None:
+        super().__init__()
+        self.model = model
+
+    @tf.function(input_signature=[tf.TensorSpec([None, PIXELS], tf.float32, name="pixels")])
+    def serve(self, pixels: tf.Tensor) -> Dict[str, tf.Tensor]:
+        probabilities = self.model(pixels, training=False)
+        return {"class_id": tf.argmax(probabilities, axis=1, output_type=tf.int64),
+                "probabilities": probabilities}
+
+
+def save_serving_model(model: tf.keras.Model, directory: Path) -> None:
+    """Writes a SavedModel whose `serving_default` follows the serving contract."""
+    module = Serving(model)
+    tf.saved_model.save(module, str(directory), signatures={"serving_default": module.serve})
+
+
+def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, object]:
+    """Accuracy, cross-entropy loss and the confusion matrix (rows: true class, columns: predicted)."""
+    predicted = probabilities.argmax(axis=1)
+    picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
+    confusion = np.bincount(labels.astype(np.int64) * CLASSES + predicted, minlength=CLASSES * CLASSES)
+    return {"accuracy": float((predicted == labels).mean()), "loss": float(-np.log(picked).mean()),
+            "confusion_matrix": confusion.reshape(CLASSES, CLASSES).tolist()}

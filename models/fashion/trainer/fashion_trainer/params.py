@@ -1,0 +1,70 @@
+"""The `train:` section of params.yaml, as passed to the trainer with --params-json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any, List
+
+
+class ParamsError(ValueError):
+    """--params-json is not a valid `train:` section; the message is one line."""
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Hyperparameters of one training run."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    filters: List[int]  # one 3x3 conv + 2x2 max-pool per entry
+    dense: int
+    dropout: float
+    train_limit: int  # 0 = all training rows
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return _is_int(value) or isinstance(value, float)
+
+
+_CHECKS = {
+    "epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "learning_rate": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "filters": (lambda v: isinstance(v, list) and 1 <= len(v) <= 3 and all(_is_int(f) and f >= 1 for f in v),
+                "a list of 1 to 3 integers >= 1"),
+    "dense": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "train_limit": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = all rows)"),
+}
+
+
+def parse_params(text: str) -> TrainParams:
+    """Parses and validates the JSON object; raises ParamsError naming the first problem."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParamsError(f"not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"expected a JSON object, got {type(raw).__name__}")
+    names = [f.name for f in fields(TrainParams)]
+    missing = [n for n in names if n not in raw]
+    unknown = sorted(set(raw) - set(names))
+    if missing or unknown:
+        raise ParamsError("; ".join(filter(None, [missing and f"missing keys {missing}",
+                                                  unknown and f"unknown keys {unknown}"])))
+    for name in names:
+        check, wanted = _CHECKS[name]
+        if not check(raw[name]):
+            raise ParamsError(f"{name} must be {wanted}, got {json.dumps(raw[name])}")
+    values = dict(raw)
+    values["learning_rate"] = float(values["learning_rate"])
+    values["dropout"] = float(values["dropout"])
+    return TrainParams(**values)
