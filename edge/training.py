@@ -253,10 +253,17 @@ def reproduce(project: Project, model: ModelConfig) -> bool:
     """`dvc repro` of the model's pipeline on the project's target, then `dvc push`; False if nothing changed."""
     from edge.data import configure_remote, dvc
 
+    from edge.data import DATASET_DIR
+
     configure_remote(project)
     pipeline = f"{model.path}/dvc.yaml"
     if not (project.root / pipeline).exists():
         raise TrainingError(f"{pipeline} is missing")
+    load_params(project, model)  # a broken params file fails here, in one line, before DVC runs anything
+    if not (project.root / f"{DATASET_DIR}.dvc").exists():
+        raise TrainingError(f"no data yet: {DATASET_DIR}.dvc is missing; run `invoke data.seed`")
+    if not (project.root / DATASET_DIR).exists():  # a fresh clone: the data is in the remote
+        dvc(project, "pull", "--quiet", f"{DATASET_DIR}.dvc")
     status = dvc(project, "status", pipeline, "--json", quiet=True)
     if json.loads(status.stdout or "{}") == {}:
         return False

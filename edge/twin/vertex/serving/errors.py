@@ -1,0 +1,23 @@
+"""The error a request fails with, and the one informative line of an exception."""
+
+from __future__ import annotations
+
+_TF_BOILERPLATE = ("Graph execution error", "Detected at node", "<stack traces", "File ")
+
+
+class ServingError(Exception):
+    """A request that fails with an HTTP status and a message for the client."""
+
+    def __init__(self, status: int, message: str, *, allow: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.allow = allow
+
+
+def first_line(exc: BaseException) -> str:
+    """The informative line of an error; TensorFlow's start with boilerplate."""
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    lines = [line.strip() for line in message.splitlines()]
+    useful = [line for line in lines if line and not line.startswith(_TF_BOILERPLATE)]
+    return (useful or lines or [type(exc).__name__])[0][:1000]
