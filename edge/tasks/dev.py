@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 from invoke import Exit, task
-
-from edge.tasks.twin import twin_home
-from edge.twin import process
 
 
 @task(help={"k": "only tests matching this pytest -k expression", "path": "test path (default: tests)",
@@ -24,12 +20,11 @@ def test(c, k=None, path="tests", exitfirst=False):
 
 @task
 def demo(c):
-    """Start the twin and run examples/twin_quickstart.py on it: train, register, deploy, predict."""
-    try:
-        info, _ = process.up(twin_home())
-    except process.TwinProcessError as exc:
-        raise Exit(str(exc), code=1)
-    print(f"twin: storage {info.storage_url}, vertex {info.vertex_url}")
-    code = subprocess.call([sys.executable, "examples/twin_quickstart.py"], env={**os.environ, **info.env})
-    if code:
-        raise Exit("demo failed; see the output above and `invoke twin.status`", code=code)
+    """The whole lifecycle on the twin: init, data.seed, train, deploy, predict (test_payload.json)."""
+    from edge.tasks import data, lifecycle
+
+    steps = [("init", lifecycle.init), ("data.seed", data.seed), ("train", lifecycle.train),
+             ("deploy", lifecycle.deploy), ("predict", lifecycle.predict)]
+    for name, step in steps:
+        print(f"\n== invoke {name}", flush=True)
+        step(c)
