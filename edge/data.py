@@ -37,8 +37,9 @@ class DataError(RuntimeError):
     """Data trouble; the message is one line that says what to do."""
 
 
-def md5(path: Path) -> str:
-    digest = hashlib.md5()
+def file_hash(path: Path, algorithm: str = "md5") -> str:
+    """Hex digest of a file's bytes; md5 is DVC's content hash."""
+    digest = hashlib.new(algorithm)
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
@@ -92,14 +93,6 @@ def init_data(project: Project) -> None:
     configure_remote(project)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _unpack_checked(archive: Path, target: Path, name: str) -> None:
     """Decompresses `archive` to target/name if its content is the official one."""
     part = target / f"{name}.part"
@@ -109,14 +102,14 @@ def _unpack_checked(archive: Path, target: Path, name: str) -> None:
     except (OSError, EOFError) as exc:
         part.unlink(missing_ok=True)
         raise DataError(f"{archive} is not a readable gzip file ({exc})") from None
-    if _sha256(part) != FILES[name][1]:
+    if file_hash(part, "sha256") != FILES[name][1]:
         part.unlink()
         raise DataError(f"{archive} does not hold the official Fashion-MNIST {name}")
     part.rename(target / name)
 
 
 def _present(target: Path) -> bool:
-    return all((target / n).exists() and _sha256(target / n) == sha for n, (_, sha) in FILES.items())
+    return all((target / n).exists() and file_hash(target / n, "sha256") == sha for n, (_, sha) in FILES.items())
 
 
 def _from_folder(source: Path, target: Path) -> None:
@@ -139,7 +132,7 @@ def _download(target: Path) -> None:
             except OSError as exc:
                 raise DataError(f"could not download {name}.gz ({exc}); offline, install Debian's "
                                 "dataset-fashion-mnist package (apt-get install dataset-fashion-mnist)") from None
-            if md5(archive) != gz_md5:
+            if file_hash(archive) != gz_md5:
                 raise DataError(f"{name}.gz from {OFFICIAL_URL} does not match the published checksum {gz_md5}")
             _unpack_checked(archive, target, name)
 

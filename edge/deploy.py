@@ -176,10 +176,15 @@ def describe_endpoint(project: Project, model: ModelConfig) -> dict:
 
 
 def predict(project: Project, model: ModelConfig, payload: Path = PAYLOAD) -> dict:
-    """Predictions for the payload's instances: class ids and names, and which version answered."""
+    """Predictions for a payload file's instances (see `predict_instances`)."""
+    return predict_instances(project, model, load_payload(payload if payload.is_absolute() else project.root / payload))
+
+
+def predict_instances(project: Project, model: ModelConfig, instances: list) -> dict:
+    """Class ids, names and top probabilities for `instances` (784 pixel values 0..255 each), and which
+    version answered: {"predictions": [{"class_id", "class_name", "probability", "probabilities"}], "version", ...}."""
     from google.api_core import exceptions
 
-    instances = load_payload(payload if payload.is_absolute() else project.root / payload)
     endpoint = endpoint_for(project, model, create=False)
     if endpoint is None or not _entry(project.state.read()[0], model).get("deployed"):
         raise DeployError(f"{model.name} is not deployed: run `invoke deploy`")
@@ -192,6 +197,8 @@ def predict(project: Project, model: ModelConfig, payload: Path = PAYLOAD) -> di
     rows = []
     for p in response.predictions:
         class_id = int(p["class_id"])
-        probability = max(p["probabilities"]) if "probabilities" in p else None
-        rows.append({"class_id": class_id, "class_name": CLASS_NAMES[class_id], "probability": probability})
+        probabilities = [float(v) for v in p["probabilities"]] if "probabilities" in p else None
+        rows.append({"class_id": class_id, "class_name": CLASS_NAMES[class_id],
+                     "probability": probabilities[class_id] if probabilities else None,
+                     "probabilities": probabilities})
     return {"predictions": rows, "version": response.model_version_id, "deployed_model_id": response.deployed_model_id}

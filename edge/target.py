@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ class Target:
         from google.cloud import aiplatform
         from google.cloud.aiplatform import jobs
 
+        logging.getLogger("google.cloud.aiplatform").setLevel(logging.WARNING)  # edge prints its own progress
         self.apply_env()
         options = dict(project=self.project, location=self.location, staging_bucket=staging_bucket)
         if self.is_local:

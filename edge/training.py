@@ -67,7 +67,7 @@ def stage_inputs(project: Project, model: ModelConfig) -> StageInputs:
 
     This is what `dvc push` would upload; it cannot run here because `dvc repro` holds the repo lock.
     """
-    from edge.data import md5
+    from edge.data import file_hash
 
     folder = project.root / PREPARED / model.name
     uris, hashes = {}, {}
@@ -75,7 +75,7 @@ def stage_inputs(project: Project, model: ModelConfig) -> StageInputs:
         path = folder / f"{split}.npz"
         if not path.exists():
             raise TrainingError(f"{path.relative_to(project.root)} is missing: run the prepare stage (invoke train)")
-        digest = md5(path)
+        digest = file_hash(path)
         name = f"dvc/files/md5/{digest[:2]}/{digest[2:]}"
         blob = project.bucket.blob(name)
         if not blob.exists():
@@ -146,6 +146,8 @@ def run_training(project: Project, model: ModelConfig) -> dict:
     lineage = {"git_commit": commit, "git_dirty": dirty, "data": data_version(project) or "none",
                "prepared": inputs.hashes, "params_hash": params_hash(params)}
 
+    metrics = {}  # the job's full metrics (the Sacred result keeps the summary)
+
     def train(run) -> dict:
         vertex = project.vertex()
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -174,7 +176,7 @@ def run_training(project: Project, model: ModelConfig) -> dict:
         if state != "JOB_STATE_SUCCEEDED":
             message = job.error.message.strip().splitlines()[0] if job.error.message else state
             raise TrainingError(f"training job {job.resource_name} ended {state}: {message}")
-        metrics = json.loads(project.bucket.blob(f"{base.split('/', 3)[3]}/metrics.json").download_as_bytes())
+        metrics.update(json.loads(project.bucket.blob(f"{base.split('/', 3)[3]}/metrics.json").download_as_bytes()))
         for row in metrics["epochs"]:
             for key, value in row.items():
                 if key != "epoch":
@@ -183,11 +185,11 @@ def run_training(project: Project, model: ModelConfig) -> dict:
             "edge_model": model.name, "git_commit": commit[:12], "data": lineage["data"][:12],
             "params": lineage["params_hash"], "run": str(run._id)})
         run.info["model_version"] = version
-        return {"accuracy": metrics["accuracy"], "loss": metrics["loss"], "metrics": metrics,
-                "model": version, "job": job.resource_name, "run": run._id}
+        return {"accuracy": metrics["accuracy"], "loss": metrics["loss"], "model": version,
+                "job": job.resource_name, "run": run._id}
 
     result = experiments.record(project, model, params, lineage, train)
-    write_outputs(project, model, result, lineage)
+    write_outputs(project, model, {**result, "metrics": metrics}, lineage)
     return result
 
 

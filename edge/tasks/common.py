@@ -42,3 +42,12 @@ def open_project(target: str | None):
     from edge.project import open_project as _open
 
     return _open(Path("."), target)
+
+
+@contextmanager
+def locked_model(target: str | None, model: str | None, verb: str, wait: float):
+    """(project, model config) with the project's lock held as `<verb> <model>`."""
+    project = open_project(target)
+    spec = project.config.model(model)
+    with project.state.lock(f"{verb} {spec.name}", float(wait)):
+        yield project, spec

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from edge.tasks.common import MODEL_HELP, TARGET_HELP, WAIT_HELP, open_project, user_errors
+from edge.tasks.common import MODEL_HELP, TARGET_HELP, WAIT_HELP, locked_model, open_project, user_errors
 
 
 @task(help={"target": TARGET_HELP, "project": "Google Cloud project id for a new edge.yaml",
@@ -40,11 +40,8 @@ def train(c, model=None, target=None, wait=0):
     """`dvc repro` the model's pipeline: prepare, then a CustomJob and a new registry version."""
     from edge import training
 
-    with user_errors():
-        project = open_project(target)
-        spec = project.config.model(model)
-        with project.state.lock(f"train {spec.name}", wait):
-            changed = training.reproduce(project, spec)
+    with user_errors(), locked_model(target, model, "train", wait) as (project, spec):
+        changed = training.reproduce(project, spec)
         print("trained and registered; see `invoke experiments`" if changed
               else f"{spec.name}: data, params and code unchanged since the last run; nothing to train")
 
@@ -56,11 +53,8 @@ def deploy(c, model=None, target=None, version=None, traffic=100, wait=0):
     """Deploy a registry version without downtime: beside the current one, smoke-tested, then traffic moved."""
     from edge import deploy as deploying
 
-    with user_errors():
-        project = open_project(target)
-        spec = project.config.model(model)
-        with project.state.lock(f"deploy {spec.name}", wait):
-            result = deploying.deploy_version(project, spec, version, int(traffic))
+    with user_errors(), locked_model(target, model, "deploy", wait) as (project, spec):
+        result = deploying.deploy_version(project, spec, version, int(traffic))
     if not result["changed"]:
         print(f"{spec.name} version {result['version']} already serves all traffic")
         return
@@ -74,11 +68,8 @@ def rollback(c, model=None, target=None, wait=0):
     """Go back to the version that served before the last deploy (zero downtime)."""
     from edge import deploy as deploying
 
-    with user_errors():
-        project = open_project(target)
-        spec = project.config.model(model)
-        with project.state.lock(f"rollback {spec.name}", wait):
-            result = deploying.rollback(project, spec)
+    with user_errors(), locked_model(target, model, "rollback", wait) as (project, spec):
+        result = deploying.rollback(project, spec)
     print(f"{spec.name} rolled back to version {result['version']}")
 
 
@@ -138,7 +129,7 @@ def destroy(c, target=None, yes=False, wait=0):
         if not yes and input(f"destroy endpoints, models and gs://{project.config.bucket} contents "
                              f"on {project.target.name}? [y/N] ").strip().lower() != "y":
             raise Exit("edge: nothing destroyed", code=1)
-        with project.state.lock("destroy", wait):
+        with project.state.lock("destroy", float(wait)):
             for line in lifecycle.destroy(project):
                 print(line)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -170,8 +171,6 @@ def test_ctrl_c_during_train_leaves_no_lock_and_no_new_version(user_repo, projec
     while not any(j.state.name == "JOB_STATE_RUNNING" for j in vertex.CustomJob.list()):
         assert train.poll() is None and time.monotonic() < deadline, "the training job never started running"
         time.sleep(0.2)
-    import os
-
     os.killpg(train.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     output, _ = train.communicate(timeout=120)
     assert train.returncode != 0, output
@@ -182,3 +181,31 @@ def test_ctrl_c_during_train_leaves_no_lock_and_no_new_version(user_repo, projec
         assert time.monotonic() < deadline, "the interrupted job was not cancelled"
         time.sleep(0.2)
     assert "JOB_STATE_CANCELLED" in {j.state.name for j in vertex.CustomJob.list()}
+
+
+def test_a_lock_left_by_a_dead_command_blocks_until_force_unlock(user_repo, project):
+    project.state.bucket.blob("edge/lock.json").upload_from_string(
+        json.dumps({"owner": "ghost@elsewhere", "pid": 1, "command": "deploy fashion", "created": time.time()}))
+    refused = invoke(user_repo, "deploy")
+    assert refused.returncode == 1
+    assert "ghost@elsewhere (deploy fashion)" in refused.stderr
+    assert "ghost@elsewhere" in ok(invoke(user_repo, "status"))
+    assert "removed the lock held by ghost@elsewhere" in ok(invoke(user_repo, "force-unlock", "--yes"))
+    assert project.state.current_lock() is None
+
+
+def test_status_shows_data_versions_deployment_and_a_free_lock(user_repo, project):
+    out = ok(invoke(user_repo, "status"))
+    assert "target   twin" in out and f"gs://{project.config.bucket}" in out
+    assert "versions 1, 2" in out and "deployed version 2" in out and "lock     free" in out
+
+
+def test_destroy_removes_endpoints_models_and_bucket_contents(user_repo, project):
+    state = project.state.read()[0]["models"]["fashion"]
+    out = ok(invoke(user_repo, "destroy", "--yes"))
+    assert "deleted endpoint" in out and "deleted model" in out
+    vertex = project.vertex()
+    assert vertex.Endpoint.list() == []
+    assert vertex.Model.list(filter='display_name="fashion"') == []
+    assert list(project.bucket.list_blobs()) == []
+    assert state["registry"] not in [m.resource_name for m in vertex.Model.list()]
