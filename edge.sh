@@ -21,11 +21,14 @@ if [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   echo "$want" > .venv/.requirements.sha256
 fi
-# Fashion-MNIST for `invoke data.seed`: Debian's package when apt is at hand (else seed downloads it)
-if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
+# Debian packages: Fashion-MNIST for `invoke data.seed`; Chromium for the browser tests (`test` only)
+missing=()
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+[ "${1:-}" != test ] || [ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-  echo "edge.sh: installing Debian's dataset-fashion-mnist"
-  { $sudo apt-get update -qq && $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null; } \
-    || echo "edge.sh: could not install dataset-fashion-mnist; invoke data.seed will download Fashion-MNIST instead" >&2
+  echo "edge.sh: installing Debian's ${missing[*]}"
+  { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } \
+    || echo "edge.sh: could not install ${missing[*]} (data.seed then downloads Fashion-MNIST; browser tests need chromium)" >&2
 fi
 exec .venv/bin/invoke "$@"

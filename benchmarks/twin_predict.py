@@ -41,7 +41,9 @@ def build_model(directory: Path):
     model = tf.keras.Sequential([tf.keras.Input((784,)), tf.keras.layers.Dense(128, activation="relu"),
                                  tf.keras.layers.Dense(10, activation="softmax")])
     model.export(str(directory), verbose=False)
-    return tf.saved_model.load(str(directory)).signatures["serving_default"], np.random.default_rng(0)
+    signature = tf.saved_model.load(str(directory)).signatures["serving_default"]
+    (name,) = signature.structured_input_signature[1]  # by keyword: a positional call is ~15x slower
+    return lambda x: signature(**{name: x}), np.random.default_rng(0)
 
 
 def percentile(values: list[float], q: float) -> float:

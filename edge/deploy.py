@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from edge.config import ModelConfig
@@ -175,6 +176,15 @@ def describe_endpoint(project: Project, model: ModelConfig) -> dict:
                          for d in endpoint.list_models()]}
 
 
+def serving_endpoint(project: Project, model: ModelConfig):
+    """Where predictions go: EDGE_ENDPOINTS (JSON model -> endpoint, set by Terraform on Cloud Run, whose
+    account may predict but not read the bucket), else the endpoint in the state; None if there is none."""
+    names = json.loads(os.environ.get("EDGE_ENDPOINTS") or "{}")
+    if model.name in names:
+        return project.vertex().Endpoint(names[model.name])
+    return endpoint_for(project, model, create=False)
+
+
 def predict(project: Project, model: ModelConfig, payload: Path = PAYLOAD) -> dict:
     """Predictions for a payload file's instances (see `predict_instances`)."""
     return predict_instances(project, model, load_payload(payload if payload.is_absolute() else project.root / payload))
@@ -185,12 +195,15 @@ def predict_instances(project: Project, model: ModelConfig, instances: list) -> 
     version answered: {"predictions": [{"class_id", "class_name", "probability", "probabilities"}], "version", ...}."""
     from google.api_core import exceptions
 
-    endpoint = endpoint_for(project, model, create=False)
-    if endpoint is None or not _entry(project.state.read()[0], model).get("deployed"):
-        raise DeployError(f"{model.name} is not deployed: run `invoke deploy`")
+    not_deployed = DeployError(f"{model.name} is not deployed: run `invoke deploy`")
+    endpoint = serving_endpoint(project, model)
+    if endpoint is None:
+        raise not_deployed
     try:
         response = endpoint.predict(instances=instances)
     except exceptions.BadRequest as exc:
+        if not endpoint.list_models():
+            raise not_deployed from None
         raise DeployError(f"the endpoint refused the payload: {exc.message}") from None
     except exceptions.GoogleAPICallError as exc:
         raise DeployError(f"the endpoint failed: {exc.message}") from None

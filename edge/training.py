@@ -266,10 +266,15 @@ def reproduce(project: Project, model: ModelConfig) -> bool:
         raise TrainingError(f"no data yet: {DATASET_DIR}.dvc is missing; run `invoke data.seed`")
     if not (project.root / DATASET_DIR).exists():  # a fresh clone: the data is in the remote
         dvc(project, "pull", "--quiet", f"{DATASET_DIR}.dvc")
-    status = dvc(project, "status", pipeline, "--json", quiet=True)
-    if json.loads(status.stdout or "{}") == {}:
-        return False
     os.environ["EDGE_TARGET"] = project.target.name
-    dvc(project, "repro", pipeline)
+    registered = project.state.read()[0].get("models", {}).get(model.name, {}).get("registry")
+    if not registered and (project.root / model.path / OUTPUTS / "model.json").exists():
+        # trained before, but the registry is gone (invoke destroy, a new project): train again
+        dvc(project, "repro", "--force", "--single-item", f"{pipeline}:train")
+    else:
+        status = dvc(project, "status", pipeline, "--json", quiet=True)
+        if json.loads(status.stdout or "{}") == {}:
+            return False
+        dvc(project, "repro", pipeline)
     dvc(project, "push", "--quiet")
     return True

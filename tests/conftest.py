@@ -8,7 +8,8 @@ import pytest
 from edge.target import twin_target
 from edge.twin.server import Twin
 
-from tests.support import TRAIN_LINE, TRAINING_IMAGE
+from edge.twin import process
+from tests.support import FAST_TRAIN, TRAIN_LINE, TRAINING_IMAGE, commit, copy_project, set_train_params
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +59,13 @@ def line_model_uri(session_vertex, bucket):
     )
     job.run()
     return f"{base}/model"
+
+
+@pytest.fixture(scope="session")
+def user_repo(tmp_path_factory):
+    """A user's repository with fast training params; its twin is stopped at the end."""
+    repo = copy_project(tmp_path_factory.mktemp("user-repo"))
+    set_train_params(repo, **FAST_TRAIN)
+    commit(repo, "fast params for tests")
+    yield repo
+    process.down(repo / ".edge" / "twin")

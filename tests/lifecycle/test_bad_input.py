@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edge import config
-from tests.lifecycle.conftest import copy_project, invoke
+from tests.support import copy_project, invoke
 
 pytestmark = pytest.mark.timeout(300)
 

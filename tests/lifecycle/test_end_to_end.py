@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from edge.project import open_project
-from tests.lifecycle.conftest import commit, invoke, set_train_params
+from tests.support import commit, invoke, set_train_params
 
 pytestmark = pytest.mark.timeout(900)
 
