@@ -92,58 +92,72 @@ def _smoke_test(endpoint, deployed_model_id: str, instances: list) -> list:
     raise DeployError(f"smoke test: deployed model {deployed_model_id} never answered")
 
 
+def _traffic_split(new_id: str, traffic: int, others: list, previous: dict) -> dict[str, int]:
+    """`traffic`% to `new_id`; the rest shared by the other deployed models in their previous proportions."""
+    split = {new_id: traffic, **{d.id: 0 for d in others}}
+    remaining = 100 - traffic
+    if remaining and others:
+        weights = {d.id: previous.get(d.id, 0) for d in others}
+        if not any(weights.values()):
+            weights = {others[0].id: 1}
+        total = sum(weights.values())
+        shares = {i: w * remaining // total for i, w in weights.items()}
+        shares[max(weights, key=weights.get)] += remaining - sum(shares.values())
+        split.update(shares)
+    return split
+
+
 def deploy_version(project: Project, model: ModelConfig, version: str | None = None, traffic: int = 100,
                    payload: Path = PAYLOAD, record_history: bool = True) -> dict:
-    """Deploys `version` beside what serves, smoke-tests it, moves `traffic`% to it, then (at 100%) undeploys the rest.
+    """Deploys `version` beside what serves, moves `traffic`% to it, smoke-tests it, then (at 100%) undeploys
+    the rest. A version already on the endpoint gets the traffic without a second deployment.
 
-    If the smoke test fails, traffic goes back and the new deployment is removed: the old one never stopped.
+    If the smoke test fails, traffic goes back and a new deployment is removed: the old one never stopped.
     """
     if not 1 <= traffic <= 100:
         raise DeployError(f"--traffic must be between 1 and 100, got {traffic}")
     registry_model = resolve_version(project, model, version)
     instances = load_payload(project.root / payload)
     endpoint = endpoint_for(project, model)
-    before = {d.id: d for d in endpoint.list_models()}
-    previous_split = dict(endpoint.traffic_split)
-    serving = [d for d in before.values() if previous_split.get(d.id, 0) > 0]
-    if any(d.model_version_id == registry_model.version_id for d in before.values()) and traffic == 100 \
-            and len(before) == 1:
-        return {"version": registry_model.version_id, "endpoint": endpoint.resource_name, "changed": False}
+    deployed = endpoint.list_models()
+    previous = dict(endpoint.traffic_split)
+    current = next((d for d in deployed if d.model_version_id == registry_model.version_id), None)
+    others = [d for d in deployed if d is not current]
+    if not others:
+        if current is not None:
+            return {"version": registry_model.version_id, "endpoint": endpoint.resource_name, "changed": False}
+        traffic = 100  # nothing else serves: a canary share has nothing to share with
+    serving_before = max(others, key=lambda d: previous.get(d.id, 0)).model_version_id if others else None
 
-    endpoint.deploy(registry_model, deployed_model_display_name=f"{model.name}-v{registry_model.version_id}",
-                    machine_type=model.serving.machine_type, min_replica_count=model.serving.min_replicas,
-                    max_replica_count=model.serving.max_replicas, traffic_percentage=0 if before else 100)
-    new_id = next(d.id for d in endpoint.list_models() if d.id not in before)
-    split = {new_id: traffic}
-    if traffic < 100:
-        remaining = 100 - traffic
-        old_total = sum(previous_split.get(d.id, 0) for d in serving) or 1
-        shares = {d.id: previous_split.get(d.id, 0) * remaining // old_total for d in serving}
-        if serving:
-            shares[serving[0].id] += remaining - sum(shares.values())
-        split.update(shares)
-    split.update({i: 0 for i in before if i not in split})
+    if current is None:
+        endpoint.deploy(registry_model, deployed_model_display_name=f"{model.name}-v{registry_model.version_id}",
+                        machine_type=model.serving.machine_type, min_replica_count=model.serving.min_replicas,
+                        max_replica_count=model.serving.max_replicas, traffic_percentage=0 if deployed else 100)
+        new_id = next(d.id for d in endpoint.list_models() if d.id not in {o.id for o in deployed})
+    else:
+        new_id = current.id
     try:
-        endpoint.update(traffic_split=split)
+        endpoint.update(traffic_split=_traffic_split(new_id, traffic, others, previous))
         predictions = _smoke_test(endpoint, new_id, instances)
     except BaseException:
-        if before:
-            endpoint.update(traffic_split={**previous_split, new_id: 0})
-        endpoint.undeploy(new_id)
+        if others:
+            endpoint.update(traffic_split={**previous, new_id: previous.get(new_id, 0)})
+        if current is None:
+            endpoint.undeploy(new_id)
         raise
     if traffic == 100:
-        for old_id in before:
-            endpoint.undeploy(old_id)
+        for old in others:
+            endpoint.undeploy(old.id)
 
-    deployed = {d.id: d.model_version_id for d in endpoint.list_models()}
+    now_deployed = {d.id: d.model_version_id for d in endpoint.list_models()}
     final_split = dict(endpoint.traffic_split)
 
     def remember(state: dict) -> None:
         entry = state.setdefault("models", {}).setdefault(model.name, {})
-        if record_history and serving:
-            entry.setdefault("history", []).append(serving[0].model_version_id)
+        if record_history and serving_before:
+            entry.setdefault("history", []).append(serving_before)
         entry["deployed"] = [{"version": v, "deployed_model_id": i, "traffic": final_split.get(i, 0)}
-                             for i, v in deployed.items()]
+                             for i, v in now_deployed.items()]
 
     project.state.update(remember)
     return {"version": registry_model.version_id, "endpoint": endpoint.resource_name, "changed": True,

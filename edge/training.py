@@ -171,7 +171,10 @@ def run_training(project: Project, model: ModelConfig) -> dict:
         try:
             state = wait_for_job(project, job)
         except BaseException:  # Ctrl-C or a lost connection: no orphan job, nothing registered
-            job.cancel()
+            try:
+                job.cancel()
+            except Exception as exc:
+                print(f"edge: could not cancel {job.resource_name}: {exc}", file=sys.stderr)
             raise
         if state != "JOB_STATE_SUCCEEDED":
             message = job.error.message.strip().splitlines()[0] if job.error.message else state

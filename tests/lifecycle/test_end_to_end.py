@@ -160,6 +160,17 @@ def test_two_concurrent_deploys_leave_a_consistent_state(user_repo, project):
     assert project.state.current_lock() is None
 
 
+def deployed_versions(project) -> dict[str, int]:
+    return {d["version"]: d["traffic"] for d in project.state.read()[0]["models"]["fashion"]["deployed"]}
+
+
+def test_a_canary_keeps_the_old_version_until_a_full_deploy(user_repo, project):
+    ok(invoke(user_repo, "deploy", "--version", "1", "--traffic", "20"))
+    assert deployed_versions(project) == {"1": 20, "2": 80}
+    ok(invoke(user_repo, "deploy", "--version", "2"))
+    assert deployed_versions(project) == {"2": 100}
+
+
 def test_ctrl_c_during_train_leaves_no_lock_and_no_new_version(user_repo, project):
     set_train_params(user_repo, seed=11, epochs=3)
     commit(user_repo, "a run to interrupt")
