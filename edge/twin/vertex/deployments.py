@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import queue
 import shutil
@@ -12,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+import orjson
 
 from edge.twin import orphans
 from edge.twin.errors import FailedPrecondition, InvalidArgument, PayloadTooLarge, Unavailable
@@ -46,7 +47,7 @@ class ModelServer:
                     raise
                 continue
             self.idle.put(conn)
-            return response.status, json.loads(payload or b"{}")
+            return response.status, orjson.loads(payload or b"{}")
         raise AssertionError("unreachable")
 
 

@@ -16,12 +16,12 @@ import os
 import signal
 import sys
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any, Callable
 
+from edge.twin.http import FastRequestHandler
 from edge.twin.vertex.serving.batching import DynamicBatcher
 from edge.twin.vertex.serving.errors import ServingError, first_line
 from edge.twin.vertex.serving.payload import (decode_body, encode_body, format_predictions,
@@ -59,70 +59,9 @@ class ModelService:
             return {"predictions": format_predictions(outputs)}
 
 
-class _Headers(dict):
-    """Request headers by lower-case name; get() ignores case, as email's Message does."""
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return super().get(name.lower(), default)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so a proxy can reuse connections
+class _Handler(FastRequestHandler):
     server_version = "edge-twin-model-server"
-    disable_nagle_algorithm = True
-    wbufsize = 1 << 16  # headers and body leave in one send, flushed after each request
     server: ModelHTTPServer
-
-    _date = (0, "")  # the Date header of the current second
-
-    def parse_request(self) -> bool:
-        """BaseHTTPRequestHandler.parse_request for HTTP/1.0 and 1.1, without the email
-        package's MIME parser, which takes about a third of a small request's CPU time."""
-        self.command = None
-        self.request_version = "HTTP/1.0"  # errors below get a status line
-        self.close_connection = True
-        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        words = self.requestline.split()
-        if len(words) != 3 or not words[2].startswith("HTTP/"):
-            self.send_error(400, f"Bad request line {self.requestline[:200]!r}")
-            return False
-        if words[2] not in ("HTTP/1.0", "HTTP/1.1"):
-            self.send_error(505, f"HTTP version {words[2][:20]!r} is not supported")
-            return False
-        self.command, self.path, self.request_version = words
-        self.close_connection = self.request_version != "HTTP/1.1"
-        headers = _Headers()
-        while True:
-            line = self.rfile.readline(65537)
-            if len(line) > 65536 or len(headers) > 100:
-                self.send_error(431, "Request header fields too large")
-                return False
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, colon, value = str(line, "iso-8859-1").partition(":")
-            name = name.strip().lower()
-            if not colon or not name or line[:1] in (b" ", b"\t"):
-                self.send_error(400, f"Bad header line {line[:200]!r}")
-                return False
-            value = value.strip()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        self.headers = headers
-        connection = headers.get("connection", "").lower()
-        if connection == "close":
-            self.close_connection = True
-        elif connection == "keep-alive":
-            self.close_connection = False
-        if headers.get("expect", "").lower() == "100-continue" and not self.close_connection:
-            return self.handle_expect_100()
-        return True
-
-    def date_time_string(self, timestamp: float | None = None) -> str:
-        if timestamp is not None:
-            return super().date_time_string(timestamp)
-        second = int(time.time())
-        if _Handler._date[0] != second:
-            _Handler._date = (second, super().date_time_string(second))
-        return _Handler._date[1]
 
     def handle_expect_100(self) -> bool:
         """Invite the body now (responses are buffered), unless it will be refused."""
