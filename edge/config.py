@@ -9,7 +9,7 @@ from pathlib import Path
 CONFIG_FILE = "edge.yaml"
 TARGETS = ("twin", "gcp")
 _PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
-_REGION = re.compile(r"[a-z]+-[a-z]+[0-9]")
+_REGION = re.compile(r"[a-z]+-[a-z]+[0-9]+")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 
@@ -97,7 +97,10 @@ def _section(raw: dict, key: str, cls, where: str):
             if expected and not isinstance(value[name], expected) or (expected is int and isinstance(value[name], bool)):
                 raise ConfigError(f"{where}.{key}.{name} must be a {spec.type}, got {value[name]!r}")
     if "invokers" in value:
-        value = {**value, "invokers": tuple(value["invokers"] or ())}
+        invokers = value["invokers"] or []
+        if not isinstance(invokers, list) or not all(isinstance(m, str) for m in invokers):
+            raise ConfigError(f"{where}.{key}.invokers must be a list of IAM members such as user:ana@example.com")
+        value = {**value, "invokers": tuple(invokers)}
     return cls(**value)
 
 

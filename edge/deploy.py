@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from edge.project import Project
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot")
 PAYLOAD = Path("test_payload.json")
-SMOKE_ATTEMPTS = 200
+SMOKE_SHARE = 10  # percent of traffic the new version takes while it is smoke-tested
 
 
 class DeployError(RuntimeError):
@@ -80,16 +81,19 @@ def load_payload(path: Path) -> list:
     return instances
 
 
-def _smoke_test(endpoint, deployed_model_id: str, instances: list) -> list:
-    """Predicts until the new deployed model has answered; returns its predictions."""
-    for _ in range(SMOKE_ATTEMPTS):
+def _smoke_test(endpoint, deployed_model_id: str, instances: list, share: int) -> list:
+    """Predicts until the new deployed model (with `share`% of traffic) has answered; returns its predictions.
+
+    Tries often enough that a healthy model at that share is missed with odds under one in a million."""
+    attempts = 1 if share >= 100 else math.ceil(math.log(1e-6) / math.log(1 - share / 100))
+    for _ in range(attempts):
         response = endpoint.predict(instances=instances)
         if response.deployed_model_id == deployed_model_id:
             predictions = list(response.predictions)
             if len(predictions) != len(instances) or any(int(p["class_id"]) not in range(10) for p in predictions):
                 raise DeployError(f"smoke test: unexpected predictions {predictions!r}")
             return predictions
-    raise DeployError(f"smoke test: deployed model {deployed_model_id} never answered")
+    raise DeployError(f"smoke test: deployed model {deployed_model_id} never answered in {attempts} predictions")
 
 
 def _traffic_split(new_id: str, traffic: int, others: list, previous: dict) -> dict[str, int]:
@@ -109,10 +113,11 @@ def _traffic_split(new_id: str, traffic: int, others: list, previous: dict) -> d
 
 def deploy_version(project: Project, model: ModelConfig, version: str | None = None, traffic: int = 100,
                    payload: Path = PAYLOAD, record_history: bool = True) -> dict:
-    """Deploys `version` beside what serves, moves `traffic`% to it, smoke-tests it, then (at 100%) undeploys
-    the rest. A version already on the endpoint gets the traffic without a second deployment.
+    """Deploys `version` beside what serves, smoke-tests it with a small share of traffic, then moves
+    `traffic`% to it and (at 100%) undeploys the rest. A version already on the endpoint gets the traffic
+    without a second deployment.
 
-    If the smoke test fails, traffic goes back and a new deployment is removed: the old one never stopped.
+    If anything fails, traffic goes back and a new deployment is removed: the old one never stopped.
     """
     if not 1 <= traffic <= 100:
         raise DeployError(f"--traffic must be between 1 and 100, got {traffic}")
@@ -129,21 +134,26 @@ def deploy_version(project: Project, model: ModelConfig, version: str | None = N
         traffic = 100  # nothing else serves: a canary share has nothing to share with
     serving_before = max(others, key=lambda d: previous.get(d.id, 0)).model_version_id if others else None
 
-    if current is None:
-        endpoint.deploy(registry_model, deployed_model_display_name=f"{model.name}-v{registry_model.version_id}",
-                        machine_type=model.serving.machine_type, min_replica_count=model.serving.min_replicas,
-                        max_replica_count=model.serving.max_replicas, traffic_percentage=0 if deployed else 100)
-        new_id = next(d.id for d in endpoint.list_models() if d.id not in {o.id for o in deployed})
-    else:
-        new_id = current.id
+    before = {d.id for d in deployed}
+    smoke_share = min(traffic, max(SMOKE_SHARE, previous.get(current.id, 0) if current else 0))
     try:
-        endpoint.update(traffic_split=_traffic_split(new_id, traffic, others, previous))
-        predictions = _smoke_test(endpoint, new_id, instances)
+        if current is None:
+            endpoint.deploy(registry_model, deployed_model_display_name=f"{model.name}-v{registry_model.version_id}",
+                            machine_type=model.serving.machine_type, min_replica_count=model.serving.min_replicas,
+                            max_replica_count=model.serving.max_replicas, traffic_percentage=0 if deployed else 100)
+            new_id = next(d.id for d in endpoint.list_models() if d.id not in before)
+        else:
+            new_id = current.id
+        if others:  # the smoke test sees a small share first; users' traffic moves once it passed
+            endpoint.update(traffic_split=_traffic_split(new_id, smoke_share, others, previous))
+        predictions = _smoke_test(endpoint, new_id, instances, smoke_share if others else 100)
+        if others and traffic != smoke_share:
+            endpoint.update(traffic_split=_traffic_split(new_id, traffic, others, previous))
     except BaseException:
         if others:
-            endpoint.update(traffic_split={**previous, new_id: previous.get(new_id, 0)})
-        if current is None:
-            endpoint.undeploy(new_id)
+            endpoint.update(traffic_split={**{i: 0 for i in (d.id for d in endpoint.list_models())}, **previous})
+        for extra in [d.id for d in endpoint.list_models() if d.id not in before]:
+            endpoint.undeploy(extra)
         raise
     if traffic == 100:
         for old in others:

@@ -346,7 +346,7 @@ def ask(question: str, yes: bool = False) -> Callable[[], bool]:
 
 def init_gcp(project, yes: bool = False, echo: Callable[[str], None] = print) -> dict:
     """`invoke init --target gcp`: plan, confirm unless `yes`, apply; returns Terraform's outputs."""
-    config = project.config
+    config = replace(project.config, target=project.target.name)  # --target gcp over edge.yaml's target
     apply_infra(config, ask(f"Apply this plan to project {config.project}?", yes), echo)
     return read_outputs(workspace(config))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from edge import config as config_module
@@ -21,6 +22,14 @@ def write_config(root: Path, target: str, project: str, region: str, bucket: str
     path = root / config_module.CONFIG_FILE
     path.write_text(text)
     return path
+
+
+def check_init_options(config: config_module.Config, **given: str | None) -> None:
+    """`init` options only write a new edge.yaml; one that disagrees with the existing file is an error."""
+    for key, value in given.items():
+        if value is not None and value != getattr(config, key):
+            raise config_module.ConfigError(f"edge.yaml already sets {key}: {getattr(config, key)}; "
+                                            f"edit edge.yaml to change it (init --{key} only writes a new one)")
 
 
 def init_twin(project: Project) -> list[str]:
@@ -73,30 +82,42 @@ def remember_infra(project: Project, outputs: dict) -> None:
 def destroy(project: Project) -> list[str]:
     """Undeploys the project's models and deletes them, then (gcp) `terraform destroy`, then empties the bucket.
 
-    Terraform goes before the bucket is emptied: its state lives there.
+    Terraform goes before the bucket is emptied: its state lives there. Each step is recorded as it
+    is done, and what is already gone counts as done, so an interrupted destroy can simply run again.
     """
+    from google.api_core.exceptions import NotFound
+
     vertex = project.vertex()
-    state, _ = project.state.read()
     done = []
-    for name, entry in state.get("models", {}).items():
+    for name, entry in project.state.read()[0].get("models", {}).items():
         if entry.get("endpoint"):
-            endpoint = vertex.Endpoint(entry["endpoint"])
-            endpoint.undeploy_all()
-            if project.target.is_local:  # on gcp the endpoint is Terraform's
-                endpoint.delete()
-                done.append(f"deleted endpoint {entry['endpoint']}")
-            else:
-                done.append(f"undeployed everything from {entry['endpoint']}")
+            try:
+                endpoint = vertex.Endpoint(entry["endpoint"])
+                endpoint.undeploy_all()
+                if project.target.is_local:  # on gcp the endpoint is Terraform's
+                    endpoint.delete()
+            except NotFound:
+                pass
+            done.append(f"deleted endpoint {entry['endpoint']}" if project.target.is_local
+                        else f"undeployed everything from {entry['endpoint']}")
+            project.state.update(lambda state: state["models"][name].pop("endpoint", None))
         if entry.get("registry"):
-            vertex.Model(entry["registry"]).delete()
+            try:
+                vertex.Model(entry["registry"]).delete()
+            except NotFound:
+                pass
             done.append(f"deleted model {entry['registry']} and its versions")
+            project.state.update(lambda state: state["models"][name].pop("registry", None))
     if not project.target.is_local:
         from edge import infra
 
-        infra.destroy(project.config, yes=True)
+        infra.destroy(replace(project.config, target="gcp"), yes=True)
         done.append("terraform destroy done (the bucket is kept by Terraform and emptied below)")
-    blobs = list(project.bucket.list_blobs())
+    blobs = list(project.bucket.list_blobs(versions=True))  # the gcp bucket keeps noncurrent versions
     for blob in blobs:
-        blob.delete()
-    done.append(f"deleted {len(blobs)} objects from gs://{project.config.bucket}")
+        try:
+            project.bucket.delete_blob(blob.name, generation=blob.generation)
+        except NotFound:
+            pass
+    done.append(f"deleted {len(blobs)} objects (all versions) from gs://{project.config.bucket}")
     return done

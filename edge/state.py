@@ -10,6 +10,7 @@ import getpass
 import json
 import os
 import socket
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,15 +137,16 @@ class StateStore:
             self.bucket.blob(LOCK_OBJECT).delete(if_generation_match=held.generation)
         except (NotFound, PreconditionFailed):
             pass  # someone force-unlocked it; theirs now
+        except Exception as exc:  # keep the command's own error; say how to clean up
+            print(f"edge: could not release the lock ({exc.__class__.__name__}); "
+                  "once no command runs, `invoke force-unlock`", file=sys.stderr)
 
-    def force_unlock(self) -> LockInfo | None:
-        """Removes whatever lock there is; returns what it was."""
+    def force_unlock(self, expected: LockInfo) -> bool:
+        """Removes the lock if it is still `expected` (the one the user was asked about)."""
         from google.api_core.exceptions import NotFound, PreconditionFailed
 
-        holder = self.current_lock()
-        if holder is not None:
-            try:
-                self.bucket.blob(LOCK_OBJECT).delete(if_generation_match=holder.generation)
-            except (NotFound, PreconditionFailed):
-                pass
-        return holder
+        try:
+            self.bucket.blob(LOCK_OBJECT).delete(if_generation_match=expected.generation)
+            return True
+        except (NotFound, PreconditionFailed):
+            return False

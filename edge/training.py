@@ -165,16 +165,19 @@ def run_training(project: Project, model: ModelConfig) -> dict:
             staging_bucket=project.staging,
         )
         infra = project.state.read()[0].get("infra", {})  # gcp: Terraform's trainer account and network
-        job.submit(service_account=infra.get("service_accounts", {}).get("trainer"),
-                   network=(infra.get("tracker") or {}).get("vertex_network"))
-        run.info["job"] = job.resource_name
+        submitted = False
         try:
+            job.submit(service_account=infra.get("service_accounts", {}).get("trainer"),
+                       network=(infra.get("tracker") or {}).get("vertex_network"))
+            submitted = True
+            run.info["job"] = job.resource_name
             state = wait_for_job(project, job)
         except BaseException:  # Ctrl-C or a lost connection: no orphan job, nothing registered
-            try:
-                job.cancel()
-            except Exception as exc:
-                print(f"edge: could not cancel {job.resource_name}: {exc}", file=sys.stderr)
+            if submitted:
+                try:
+                    job.cancel()
+                except Exception as exc:
+                    print(f"edge: could not cancel {job.resource_name}: {exc}", file=sys.stderr)
             raise
         if state != "JOB_STATE_SUCCEEDED":
             message = job.error.message.strip().splitlines()[0] if job.error.message else state
@@ -240,11 +243,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m edge.training", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="model name in edge.yaml")
     args = parser.parse_args(argv)
+    from google.api_core.exceptions import GoogleAPICallError
+
+    from edge.state import StateError
+
     try:
         project = open_project(_project_root(Path.cwd()), os.environ.get("EDGE_TARGET"))
         result = run_training(project, project.config.model(args.model))
-    except (TrainingError, ConfigError) as exc:
+    except (TrainingError, ConfigError, StateError) as exc:
         print(f"edge: {exc}", file=sys.stderr)
+        raise SystemExit(1)
+    except GoogleAPICallError as exc:
+        print(f"edge: Google Cloud API error: {exc.message}", file=sys.stderr)
         raise SystemExit(1)
     print(f"registered {result['model']['name']}@{result['model']['version']} "
           f"(test accuracy {result['accuracy']:.4f}, run {result['run']})")
@@ -273,7 +283,7 @@ def reproduce(project: Project, model: ModelConfig) -> bool:
     registered = project.state.read()[0].get("models", {}).get(model.name, {}).get("registry")
     if not registered and (project.root / model.path / OUTPUTS / "model.json").exists():
         # trained before, but the registry is gone (invoke destroy, a new project): train again
-        dvc(project, "repro", "--force", "--single-item", f"{pipeline}:train")
+        dvc(project, "repro", "--force", f"{pipeline}:train")
     else:
         status = dvc(project, "status", pipeline, "--json", quiet=True)
         if json.loads(status.stdout or "{}") == {}:

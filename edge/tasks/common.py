@@ -18,16 +18,17 @@ def user_errors():
     from edge.config import ConfigError
     from edge.data import DataError
     from edge.deploy import DeployError
+    from edge.infra import InfraError
     from edge.state import StateError
     from edge.training import TrainingError
     from edge.twin.process import TwinProcessError
 
     try:
         yield
-    except (ConfigError, DataError, DeployError, StateError, TrainingError, TwinProcessError) as exc:
+    except (ConfigError, DataError, DeployError, InfraError, StateError, TrainingError, TwinProcessError) as exc:
         raise Exit(f"edge: {exc}", code=1)
     except KeyboardInterrupt:
-        raise Exit("edge: interrupted; the lock was released and nothing half-done was kept", code=130)
+        raise Exit("edge: interrupted; the lock was released", code=130)
     except Exception as exc:
         from google.api_core.exceptions import GoogleAPICallError
 
@@ -36,6 +37,14 @@ def user_errors():
         if isinstance(exc, OSError) and "Connection refused" in str(exc):
             raise Exit("edge: the target stopped answering (is the twin running? `invoke twin.status`)", code=1)
         raise
+
+
+def confirm(question: str) -> bool:
+    """Asks on the terminal; no terminal (CI without --yes) means no."""
+    try:
+        return input(f"{question} [y/N] ").strip().lower() == "y"
+    except EOFError:
+        return False
 
 
 def open_project(target: str | None):

@@ -31,7 +31,10 @@ def show(c, model=None, target=None, compare=None):
             print(f"{key:28} {a!s:>24}  {b!s:>24}")
         return
     if not runs:
-        print(f"no runs of {spec.name} yet: invoke train")
+        if experiments.mongo_uri(project):
+            print(f"runs of {spec.name} are recorded in MongoDB: `invoke experiments.dashboard` opens Omniboard")
+        else:
+            print(f"no runs of {spec.name} yet: invoke train")
         return
     print(f"{'run':>4} {'when':19} {'who':14} {'status':11} {'commit':8} {'data':8} {'epochs':>6} "
           f"{'lr':>7} {'accuracy':>8} {'version':>7} deployed")

@@ -6,29 +6,34 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from edge.tasks.common import MODEL_HELP, TARGET_HELP, WAIT_HELP, locked_model, open_project, user_errors
+from edge.tasks.common import (MODEL_HELP, TARGET_HELP, WAIT_HELP, confirm, locked_model, open_project,
+                               user_errors)
 
 
 @task(help={"target": TARGET_HELP, "project": "Google Cloud project id for a new edge.yaml",
             "region": "region for a new edge.yaml (default us-central1)",
             "bucket": "bucket for a new edge.yaml (default <project>-edge)",
             "yes": "gcp: apply the Terraform plan without asking"})
-def init(c, target=None, project=None, region="us-central1", bucket=None, yes=False):
+def init(c, target=None, project=None, region=None, bucket=None, yes=False):
     """Set up the project on its target: edge.yaml, bucket, state, DVC remote (gcp: Terraform)."""
-    from edge import lifecycle
+    from edge import config, lifecycle
 
     with user_errors():
         if not Path("edge.yaml").exists():
             name = project or "edge-twin"
-            path = lifecycle.write_config(Path("."), target or "twin", name, region, bucket or f"{name}-edge")
+            path = lifecycle.write_config(Path("."), target or "twin", name, region or "us-central1",
+                                          bucket or f"{name}-edge")
             print(f"wrote {path}")
+        else:
+            lifecycle.check_init_options(config.load(Path(".")), project=project, region=region, bucket=bucket)
         proj = open_project(target)
         if proj.target.name == "gcp":
-            from edge import infra
+            from edge import data, infra
 
             outputs = infra.init_gcp(proj, yes=yes)
             lifecycle.remember_infra(proj, outputs)
-            print("infrastructure applied; its outputs are in the state. next: invoke data.init, data.seed, train")
+            data.init_data(proj)
+            print("infrastructure applied, outputs kept in the state, DVC remote set; next: invoke data.seed")
             return
         for line in lifecycle.init_twin(proj):
             print(line)
@@ -126,8 +131,8 @@ def destroy(c, target=None, yes=False, wait=0):
 
     with user_errors():
         project = open_project(target)
-        if not yes and input(f"destroy endpoints, models and gs://{project.config.bucket} contents "
-                             f"on {project.target.name}? [y/N] ").strip().lower() != "y":
+        if not yes and not confirm(f"destroy endpoints, models and gs://{project.config.bucket} contents "
+                                   f"on {project.target.name}?"):
             raise Exit("edge: nothing destroyed", code=1)
         with project.state.lock("destroy", float(wait)):
             for line in lifecycle.destroy(project):
@@ -143,7 +148,8 @@ def force_unlock(c, target=None, yes=False):
         if holder is None:
             print("no lock held")
             return
-        if not yes and input(f"remove the lock held by {holder.describe()}? [y/N] ").strip().lower() != "y":
+        if not yes and not confirm(f"remove the lock held by {holder.describe()}?"):
             raise Exit("edge: lock kept", code=1)
-        project.state.force_unlock()
+        if not project.state.force_unlock(holder):
+            raise Exit("edge: the lock changed meanwhile (another command took it); nothing removed", code=1)
         print(f"removed the lock held by {holder.describe()}")

@@ -86,6 +86,19 @@ class Router:
             err = TwinError(f"twin internal error: {type(exc).__name__}: {exc}")
             return Response.json(err.body(), err.http_status)
 
+def refusal(headers, port: int) -> str | None:
+    """Why a request must be refused because a web page (or DNS rebinding) sent it, or None.
+
+    The twin has no authentication; the Google clients send neither `Origin` nor a foreign `Host`.
+    """
+    if headers.get("Origin"):
+        return "the twin does not answer requests from web pages"
+    host = headers.get("Host", "")
+    if host not in {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}:
+        return f"the twin answers only at 127.0.0.1:{port}, not at Host {host[:100]!r}"
+    return None
+
+
 class _Headers(dict):
     """Request headers by lower-case name; get() ignores case, as email's Message does."""
 
@@ -155,6 +168,12 @@ class FastRequestHandler(BaseHTTPRequestHandler):
 def _handler_class(service: "HttpService"):
     class _Handler(FastRequestHandler):
         def _serve(self):
+            reason = refusal(self.headers, self.server.server_address[1])
+            if reason:
+                self.close_connection = True
+                self._send(Response.json({"error": {"code": 403, "message": reason, "status": "PERMISSION_DENIED"}},
+                                         403))
+                return
             url = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY_BYTES:

@@ -12,6 +12,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.twin import orphans
+
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
 
@@ -110,15 +112,19 @@ def down(home: Path) -> bool:
         pid = json.loads(path.read_text())["pid"]
     except (OSError, ValueError, KeyError):
         return False
-    if not _alive(pid):
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-    return True
+    was_running = _alive(pid)
+    if was_running:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    # jobs and model servers run in sessions of their own: end any that a dead twin left behind
+    for pattern in ("vertex/jobs/*/job.pid", "vertex/deployments/*/server.pid"):
+        for pid_file in home.glob(pattern):
+            orphans.end_recorded(pid_file)
+    return was_running
 
 
 def status(home: Path) -> dict | None:

@@ -66,10 +66,10 @@ class Twin:
         return self
 
     def stop(self) -> None:
+        if self.vertex is not None:  # first: no new job or deploy may start while the backend stops
+            self.vertex.stop()
         if self.backend is not None:
             self.backend.stop()
-        if self.vertex is not None:
-            self.vertex.stop()
         self.storage.stop()
 
     def __enter__(self) -> "Twin":

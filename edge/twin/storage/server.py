@@ -21,6 +21,7 @@ from gcp_storage_emulator import settings
 from gcp_storage_emulator.exceptions import BadRequest, Conflict, NotFound
 from gcp_storage_emulator.handlers import objects
 
+from edge.twin.http import refusal
 from edge.twin.storage.backend import TwinStorage
 from edge.twin.storage.preconditions import (
     MESSAGE,
@@ -217,6 +218,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         logger.debug(format, *args)
 
     def _serve(self, method: str) -> None:
+        reason = refusal(self.headers, self.server.server_address[1])
+        if reason:
+            self.close_connection = True
+            self.send_error(403, reason)
+            return
         request = emulator.Request(self, self.headers.get("x-http-method-override") or method)
         request.set_match(None)
         body_read = False

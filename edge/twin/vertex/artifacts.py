@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from edge.twin.errors import NotFound
+from edge.twin.errors import InvalidArgument, NotFound
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -42,7 +42,9 @@ class Artifacts:
             relative = blob.name[len(prefix):]
             if not relative or relative.endswith("/"):
                 continue
-            destination = target / relative
+            destination = (target / relative).resolve()
+            if not destination.is_relative_to(target.resolve()):
+                raise InvalidArgument(f"Object gs://{bucket}/{blob.name} would land outside the model folder.")
             destination.parent.mkdir(parents=True, exist_ok=True)
             blob.download_to_filename(str(destination))
             count += 1

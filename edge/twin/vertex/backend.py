@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from edge.twin import orphans
 from edge.twin.vertex.artifacts import Artifacts
 from edge.twin.vertex.deployments import ModelServers
 from edge.twin.vertex.endpoints import Endpoints
@@ -31,8 +32,13 @@ class VertexBackend:
         self.jobs = CustomJobs(self.store, self.operations, home / "jobs", self.artifacts.fetch_object, client_env)
 
     def start(self) -> None:
-        """Marks jobs the last run left active as FAILED and serves deployed models again."""
+        """Cleans up after the last run (its jobs FAILED, its operations ended with an error, its model
+        servers ended, deploys it did not finish forgotten), then serves the deployed models again."""
         self.jobs.recover()
+        self.operations.abandon()
+        for pid_file in (self.home / "deployments").glob("*/server.pid"):
+            orphans.end_recorded(pid_file)
+        self.models.forget_deployments_except(self.endpoints.deployed_ids())
         self.endpoints.serve_deployed()
 
     def stop(self) -> None:

@@ -59,10 +59,11 @@ class ModelServers:
         self.fetch_artifacts = fetch_artifacts
         self.servers: dict[str, ModelServer] = {}
         self.lock = threading.Lock()
+        self.closing = False
 
     def start(self, deployed_model_id: str, artifact_uri: str) -> None:
         """Copies the SavedModel under `artifact_uri` locally and starts its server; blocks until it serves."""
-        from edge.twin.vertex.serving import start_model_server
+        from edge.twin.vertex.serving import start_model_server, stop_model_server
 
         workdir = self.home / deployed_model_id
         orphans.end_recorded(workdir / "server.pid")
@@ -82,7 +83,10 @@ class ModelServers:
             raise FailedPrecondition(f"The model server for {artifact_uri} failed to start: {exc}") from None
         orphans.record(workdir / "server.pid", process.pid)
         with self.lock:
-            self.servers[deployed_model_id] = ModelServer(process, port)
+            if not self.closing:
+                self.servers[deployed_model_id] = ModelServer(process, port)
+                return
+        stop_model_server(process)  # the twin stopped while this one loaded
 
     def stop(self, deployed_model_id: str) -> None:
         """Stops a server after its in-flight requests finish (at most DRAIN_SECONDS)."""
@@ -99,6 +103,8 @@ class ModelServers:
         (self.home / deployed_model_id / "server.pid").unlink(missing_ok=True)
 
     def stop_all(self) -> None:
+        with self.lock:
+            self.closing = True
         for deployed_model_id in list(self.servers):
             self.stop(deployed_model_id)
 

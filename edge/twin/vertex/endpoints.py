@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import logging
 import random
+import re
 import threading
 
-from edge.twin.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge, TwinError
+from edge.twin.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge,
+                              TwinError, Unavailable)
 from edge.twin.vertex import filters
 from edge.twin.vertex.deployments import ModelServers
 from edge.twin.vertex.models import ModelRegistry
@@ -55,7 +57,7 @@ class Endpoints:
         with self.store.lock:
             name = f"{parent}/endpoints/{endpoint_id or self.store.new_id()}"
             if name in self.store.collection("endpoints"):
-                raise InvalidArgument(f"Endpoint {name} already exists.")
+                raise AlreadyExists(f"Endpoint {name} already exists.")
             stamp = now()
             endpoint = {
                 **{k: v for k, v in body.items() if k in _MUTABLE},
@@ -116,6 +118,10 @@ class Endpoints:
             ids = {d["id"] for d in endpoint["deployedModels"]}
             split = _check_split(body.get("trafficSplit") or {}, ids | {"0"})
             deployed_model_id = spec.get("id") or self.store.new_id()
+            if not re.fullmatch(r"[0-9]{1,19}", deployed_model_id):
+                raise InvalidArgument(f"deployed_model.id must be digits, got {deployed_model_id!r}.")
+            if deployed_model_id in self.deployed_ids() or deployed_model_id in self.servers.running():
+                raise AlreadyExists(f"Deployed model id {deployed_model_id} is already in use.")
             deployed = {
                 **{k: v for k, v in spec.items() if k not in ("id", "model")},
                 "id": deployed_model_id,
@@ -146,13 +152,18 @@ class Endpoints:
             try:
                 endpoint = self.get(name)
             except NotFound as exc:  # the endpoint was deleted meanwhile
-                self.servers.stop(deployed["id"])
                 self.models.mark_undeployed(versioned, deployed["id"])
                 self.operations.finish(op, error=exc)
+                threading.Thread(target=self.servers.stop, args=(deployed["id"],), daemon=True).start()
                 return
             endpoint["deployedModels"].append(deployed)
+            live = {d["id"] for d in endpoint["deployedModels"]}
+            split = {(deployed["id"] if k == "0" else k): v for k, v in split.items()}
+            split = {k: v for k, v in split.items() if k in live}  # models undeployed while this one loaded
+            if split and sum(split.values()) != 100:
+                split[deployed["id"]] = split.get(deployed["id"], 0) + 100 - sum(split.values())
             if split:
-                endpoint["trafficSplit"] = {(deployed["id"] if k == "0" else k): v for k, v in split.items()}
+                endpoint["trafficSplit"] = {**{i: 0 for i in live}, **split}
             elif not endpoint["trafficSplit"]:
                 endpoint["trafficSplit"] = {deployed["id"]: 100}
             else:
@@ -199,7 +210,9 @@ class Endpoints:
             if not split:
                 raise FailedPrecondition(f"Endpoint {name} has no deployed model receiving traffic.")
             chosen = random.choices(list(split), weights=list(split.values()))[0]
-            deployed = next(d for d in endpoint["deployedModels"] if d["id"] == chosen)
+            deployed = next((d for d in endpoint["deployedModels"] if d["id"] == chosen), None)
+            if deployed is None:
+                raise Unavailable(f"Endpoint {name} routes traffic to {chosen}, which is not deployed; retry.")
         payload = self.servers.predict(chosen, body)
         return {
             "predictions": payload["predictions"],
@@ -208,6 +221,10 @@ class Endpoints:
             "modelDisplayName": deployed["displayName"],
             "modelVersionId": deployed["modelVersionId"],
         }
+
+    def deployed_ids(self) -> set[str]:
+        with self.store.lock:
+            return {d["id"] for e in self.store.collection("endpoints").values() for d in e["deployedModels"]}
 
     def serve_deployed(self) -> list[threading.Thread]:
         """Starts the servers of every deployed model again (after a twin restart), in the background."""

@@ -40,6 +40,7 @@ class CustomJobs:
         self.slots = threading.Semaphore(MAX_PARALLEL_JOBS)
         self.processes: dict[str, subprocess.Popen] = {}
         self.cancelled: set[str] = set()
+        self.closing = False  # the twin is stopping: no job starts a process any more
 
     def get(self, name: str) -> dict:
         return self.store.get("customJobs", name, "CustomJob")
@@ -99,14 +100,21 @@ class CustomJobs:
 
     def shutdown(self) -> None:
         with self.store.lock:
+            self.closing = True
             running = list(self.processes.items())
         for name, process in running:
             _terminate_group(process, grace=2)
         self.recover()
 
     # the runner
+    def _settled(self, job: dict) -> bool:
+        """A stopping twin's recover() has marked this job FAILED; its thread must not overwrite that."""
+        return self.closing and job["state"] == "JOB_STATE_FAILED"
+
     def _set(self, job: dict, state: str) -> None:
         with self.store.lock:
+            if self._settled(job):
+                return
             job["state"] = state
             job["updateTime"] = now()
             if state == "JOB_STATE_RUNNING":
@@ -115,6 +123,8 @@ class CustomJobs:
 
     def _end(self, job: dict, state: str, code: int | None = None, message: str | None = None) -> None:
         with self.store.lock:
+            if self._settled(job):
+                return
             if code is not None:
                 job["error"] = {"code": code, "message": message}
             job["endTime"] = now()
@@ -215,7 +225,7 @@ class CustomJobs:
         workdir.mkdir(exist_ok=True)
         with log_file.open("ab") as out:
             with self.store.lock:
-                if job["name"] in self.cancelled:
+                if job["name"] in self.cancelled or self.closing:
                     return -1
                 process = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                            stdin=subprocess.DEVNULL, start_new_session=True)

@@ -185,6 +185,14 @@ class ModelRegistry:
             self.resolve(name)["deployedModels"].append({"endpoint": endpoint, "deployedModelId": deployed_model_id})
             self.store.save()
 
+    def forget_deployments_except(self, live: set[str]) -> None:
+        """Drops the deployment records that no endpoint lists (deploys a stopped twin did not finish)."""
+        with self.store.lock:
+            for entry in self.store.collection("models").values():
+                for version in entry["versions"]:
+                    version["deployedModels"] = [d for d in version["deployedModels"] if d["deployedModelId"] in live]
+            self.store.save()
+
     def mark_undeployed(self, name: str, deployed_model_id: str) -> None:
         with self.store.lock:
             try:

@@ -62,8 +62,9 @@ def vertex_router(backend: VertexBackend) -> Router:
             "DELETE": lambda r: Response.json(endpoints.delete(name(r))),
         }),
         (rf"/v1/(?P<name>{_P}/endpoints/[^/:]+):update", {
-            "POST": lambda r: Response.json(endpoints.patch(name(r), r.json().get("endpoint", {}),
-                                                            r.query.get("updateMask"))),
+            "POST": lambda r: Response.json(ops.completed(
+                name(r), "UpdateEndpointOperationMetadata", "Endpoint",
+                endpoints.patch(name(r), r.json().get("endpoint", {}), r.query.get("updateMask")))),
         }),
         (rf"/v1/(?P<name>{_P}/endpoints/[^/:]+):deployModel", {
             "POST": lambda r: Response.json(endpoints.deploy(name(r), r.json())),

@@ -8,7 +8,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.twin.errors import InvalidArgument, NotFound, TwinError, rpc_status
+from edge.twin.errors import InvalidArgument, NotFound, TwinError, Unavailable, rpc_status
 
 TYPE_PREFIX = "type.googleapis.com/google.cloud.aiplatform.v1."
 COLLECTIONS = ("customJobs", "models", "endpoints", "operations")
@@ -119,3 +119,8 @@ class Operations:
 
     def get(self, name: str) -> dict:
         return self.store.get("operations", name, "Operation")
+
+    def abandon(self) -> None:
+        """Ends the operations a stopped twin left running, with an error a client can act on."""
+        for op in [op for op in self.store.collection("operations").values() if not op["done"]]:
+            self.finish(op, error=Unavailable("The twin stopped before this operation finished; try again."))
