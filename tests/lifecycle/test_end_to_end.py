@@ -108,6 +108,31 @@ def test_deploy_then_predict_prints_class_names(user_repo, trained):
     assert f"version {trained['version']}, 100% traffic" in endpoint
 
 
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edge: "), result.stderr
+    return lines[0]
+
+
+def test_an_unknown_version_is_one_line_and_changes_nothing(user_repo, project, trained):
+    before = project.state.read()[0]
+    assert "has no version '99' in the registry (versions: 1)" in one_line_error(
+        invoke(user_repo, "deploy", "--version", "99"))
+    assert project.state.read()[0] == before
+
+
+@pytest.mark.parametrize("payload, words", [
+    ('{"instances": [[1, 2, 3]]}', "shape"),
+    ('{"instances": "nope"}', "must be"),
+    ("not json", "not valid JSON"),
+])
+def test_a_bad_payload_is_one_line(user_repo, trained, tmp_path, payload, words):
+    path = tmp_path / "payload.json"
+    path.write_text(payload)
+    assert words in one_line_error(invoke(user_repo, "predict", "--payload", str(path)))
+
+
 def test_a_second_deploy_moves_traffic_without_a_failed_request(user_repo, project, trained):
     set_train_params(user_repo, seed=7)
     commit(user_repo, "another seed")
