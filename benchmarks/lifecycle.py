@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,9 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support import commit, copy_project, set_train_params  # noqa: E402  (a fresh user repository)
+
 FAST = {"epochs": 1, "train_limit": 5000, "filters": [16, 32], "dense": 64}
 
 
@@ -43,20 +44,11 @@ def main() -> None:
     args = parser.parse_args()
     invoke = [sys.executable, "-m", "invoke"]
     with tempfile.TemporaryDirectory() as tmp:
-        repo = Path(tmp)
-        listing = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                                 cwd=ROOT, capture_output=True, text=True, check=True).stdout
-        for name in filter(None, listing.split("\0")):
-            if (ROOT / name).is_file() and not name.startswith(("data/", ".dvc/", "models/fashion/outputs/")):
-                (repo / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(ROOT / name, repo / name)
-        params_path = repo / "models/fashion/params.yaml"
-        params = yaml.safe_load(params_path.read_text())
+        repo = copy_project(Path(tmp))
         if args.fast:
-            params["train"].update(FAST)
-            params_path.write_text(yaml.safe_dump(params, sort_keys=False))
-        for git in (["init", "-q"], ["add", "-A"], ["-c", "user.email=b@edge", "-c", "user.name=b", "commit", "-qm", "b"]):
-            subprocess.run(["git", *git], cwd=repo, check=True)
+            set_train_params(repo, **FAST)
+            commit(repo, "fast params")
+        params = yaml.safe_load((repo / "models/fashion/params.yaml").read_text())
 
         times = {}
         try:
