@@ -30,8 +30,9 @@ FAST = {"epochs": 1, "train_limit": 5000, "filters": [16, 32], "dense": 64}
 
 def run(repo: Path, *args: str) -> float:
     start = time.perf_counter()
-    result = subprocess.run(args, cwd=repo, capture_output=True, text=True,
-                            env={**os.environ, "EDGE_HOME": str(repo / ".edge")})
+    result = subprocess.run(
+        args, cwd=repo, capture_output=True, text=True, env={**os.environ, "EDGE_HOME": str(repo / ".edge")}
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -59,15 +60,29 @@ def main() -> None:
             trainer = repo / "models/fashion/trainer"
             env = {**os.environ, "PYTHONPATH": str(trainer)}
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "fashion_trainer.task",
-                            *[f"--{s}={prepared / (s + '.npz')}" for s in ("train", "validation", "test")],
-                            f"--params-json={json.dumps(params['train'])}", f"--metrics-uri={repo / 'm.json'}",
-                            f"--model-dir={repo / 'direct-model'}"], cwd=repo, env=env, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "fashion_trainer.task",
+                    *[f"--{s}={prepared / (s + '.npz')}" for s in ("train", "validation", "test")],
+                    f"--params-json={json.dumps(params['train'])}",
+                    f"--metrics-uri={repo / 'm.json'}",
+                    f"--model-dir={repo / 'direct-model'}",
+                ],
+                cwd=repo,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             direct = time.perf_counter() - start
         finally:
-            subprocess.run([*invoke, "twin.down"], cwd=repo, capture_output=True,
-                           env={**os.environ, "EDGE_HOME": str(repo / ".edge")})
+            subprocess.run(
+                [*invoke, "twin.down"],
+                cwd=repo,
+                capture_output=True,
+                env={**os.environ, "EDGE_HOME": str(repo / ".edge")},
+            )
 
     print(f"lifecycle on the twin ({'fast' if args.fast else 'default'} params, {os.cpu_count()} cores)")
     for step, seconds in times.items():

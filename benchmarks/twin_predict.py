@@ -38,8 +38,13 @@ def build_model(directory: Path):
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
-    model = tf.keras.Sequential([tf.keras.Input((784,)), tf.keras.layers.Dense(128, activation="relu"),
-                                 tf.keras.layers.Dense(10, activation="softmax")])
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input((784,)),
+            tf.keras.layers.Dense(128, activation="relu"),
+            tf.keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.export(str(directory), verbose=False)
     signature = tf.saved_model.load(str(directory)).signatures["serving_default"]
     (name,) = signature.structured_input_signature[1]  # by keyword: a positional call is ~15x slower
@@ -122,8 +127,9 @@ def main() -> None:
             target.init_vertex()
             from google.cloud import aiplatform
 
-            model = aiplatform.Model.upload(display_name="bench", artifact_uri="gs://bench/model",
-                                            serving_container_image_uri=SERVING_IMAGE)
+            model = aiplatform.Model.upload(
+                display_name="bench", artifact_uri="gs://bench/model", serving_container_image_uri=SERVING_IMAGE
+            )
             endpoint = aiplatform.Endpoint.create(display_name="bench")
             endpoint.deploy(model, machine_type="n1-standard-2")
             predict_path = f"/v1/{endpoint.resource_name}:predict"

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.errors import EdgeError
+
 CONFIG_FILE = "edge.yaml"
 TARGETS = ("twin", "gcp")
 _PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
@@ -14,7 +16,7 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 
 
-class ConfigError(ValueError):
+class ConfigError(EdgeError):
     """edge.yaml is missing or wrong; the message is one line that says what to fix."""
 
 
@@ -94,7 +96,11 @@ def _section(raw: dict, key: str, cls, where: str):
     for name, spec in cls.__dataclass_fields__.items():
         if name in value:
             expected = {"str": str, "int": int, "bool": bool}.get(str(spec.type))
-            if expected and not isinstance(value[name], expected) or (expected is int and isinstance(value[name], bool)):
+            if (
+                expected
+                and not isinstance(value[name], expected)
+                or (expected is int and isinstance(value[name], bool))
+            ):
                 raise ConfigError(f"{where}.{key}.{name} must be a {spec.type}, got {value[name]!r}")
     if "invokers" in value:
         invokers = value["invokers"] or []
@@ -117,9 +123,11 @@ def parse(raw: object, root: Path = Path(".")) -> Config:
         raise ConfigError(f"{where}: unknown field(s) {unknown}")
     if raw["target"] not in TARGETS:
         raise ConfigError(f"{where}: target must be one of {TARGETS}, got {raw['target']!r}")
-    checks = (("project", _PROJECT, "a Google Cloud project id (6-30 lower-case letters, digits, dashes)"),
-              ("region", _REGION, "a region such as us-central1"),
-              ("bucket", _BUCKET, "a bucket name (3-63 lower-case letters, digits, dots, dashes, underscores)"))
+    checks = (
+        ("project", _PROJECT, "a Google Cloud project id (6-30 lower-case letters, digits, dashes)"),
+        ("region", _REGION, "a region such as us-central1"),
+        ("bucket", _BUCKET, "a bucket name (3-63 lower-case letters, digits, dots, dashes, underscores)"),
+    )
     for key, pattern, what in checks:
         if not isinstance(raw[key], str) or not pattern.fullmatch(raw[key]):
             raise ConfigError(f"{where}: {key} must be {what}, got {raw[key]!r}")
@@ -137,14 +145,22 @@ def parse(raw: object, root: Path = Path(".")) -> Config:
             raise ConfigError(f"{where}.models.{name}: unknown field(s) {unknown}")
         path = spec.get("path", f"models/{name}")
         models[name] = ModelConfig(
-            name=name, path=path, endpoint=spec.get("endpoint", name),
+            name=name,
+            path=path,
+            endpoint=spec.get("endpoint", name),
             params=spec.get("params", f"{path}/params.yaml"),
             training=_section(spec, "training", Training, f"{where}.models.{name}"),
             serving=_section(spec, "serving", Serving, f"{where}.models.{name}"),
         )
     return Config(
-        target=raw["target"], project=raw["project"], region=raw["region"], bucket=raw["bucket"], models=models,
-        tracker=_section(raw, "tracker", Tracker, where), web=_section(raw, "web", WebConfig, where), root=root,
+        target=raw["target"],
+        project=raw["project"],
+        region=raw["region"],
+        bucket=raw["bucket"],
+        models=models,
+        tracker=_section(raw, "tracker", Tracker, where),
+        web=_section(raw, "web", WebConfig, where),
+        root=root,
     )
 
 

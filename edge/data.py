@@ -12,6 +12,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from edge.errors import EdgeError
 from edge.project import Project
 
 REMOTE = "storage"
@@ -22,18 +23,26 @@ OFFICIAL_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 # Debian recompresses the files, so the .gz bytes differ; the content is checked, and stored decompressed,
 # so the DVC version is the same whichever source a teammate seeded from.
 FILES = {
-    "train-images-idx3-ubyte": ("8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-                                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-    "train-labels-idx1-ubyte": ("25c81989df183df01b3e8a0aad5dffbe",
-                                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-    "t10k-images-idx3-ubyte": ("bef4ecab320f06d8554ea6380940ec79",
-                               "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-    "t10k-labels-idx1-ubyte": ("bb300cfdad3c16e7a12a480ee83cd310",
-                               "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+    "train-images-idx3-ubyte": (
+        "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    ),
+    "train-labels-idx1-ubyte": (
+        "25c81989df183df01b3e8a0aad5dffbe",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    ),
+    "t10k-images-idx3-ubyte": (
+        "bef4ecab320f06d8554ea6380940ec79",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    ),
+    "t10k-labels-idx1-ubyte": (
+        "bb300cfdad3c16e7a12a480ee83cd310",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ),
 }
 
 
-class DataError(RuntimeError):
+class DataError(EdgeError):
     """Data trouble; the message is one line that says what to do."""
 
 
@@ -53,8 +62,14 @@ def dvc(project: Project, *args: str, quiet: bool = False) -> subprocess.Complet
     """
     env = {**os.environ, **project.target.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     pipe = subprocess.PIPE if quiet else None
-    with subprocess.Popen([str(Path(sys.executable).parent / "dvc"), *args], cwd=project.root, env=env,
-                          stdout=pipe, stderr=pipe, text=True) as child:
+    with subprocess.Popen(
+        [str(Path(sys.executable).parent / "dvc"), *args],
+        cwd=project.root,
+        env=env,
+        stdout=pipe,
+        stderr=pipe,
+        text=True,
+    ) as child:
         try:
             out, err = child.communicate()
         except KeyboardInterrupt:
@@ -126,12 +141,16 @@ def _download(target: Path) -> None:
             archive = Path(tmp) / f"{name}.gz"
             print(f"downloading {OFFICIAL_URL}{name}.gz", flush=True)
             try:
-                with urllib.request.urlopen(f"{OFFICIAL_URL}{name}.gz", timeout=60) as response, \
-                        archive.open("wb") as out:
+                with (
+                    urllib.request.urlopen(f"{OFFICIAL_URL}{name}.gz", timeout=60) as response,
+                    archive.open("wb") as out,
+                ):
                     shutil.copyfileobj(response, out)
             except OSError as exc:
-                raise DataError(f"could not download {name}.gz ({exc}); offline, install Debian's "
-                                "dataset-fashion-mnist package (apt-get install dataset-fashion-mnist)") from None
+                raise DataError(
+                    f"could not download {name}.gz ({exc}); offline, install Debian's "
+                    "dataset-fashion-mnist package (apt-get install dataset-fashion-mnist)"
+                ) from None
             if file_hash(archive) != gz_md5:
                 raise DataError(f"{name}.gz from {OFFICIAL_URL} does not match the published checksum {gz_md5}")
             _unpack_checked(archive, target, name)

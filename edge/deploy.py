@@ -8,15 +8,15 @@ import os
 from pathlib import Path
 
 from edge.config import ModelConfig
+from edge.errors import EdgeError
 from edge.project import Project
 
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-               "Ankle boot")
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 PAYLOAD = Path("test_payload.json")
 SMOKE_SHARE = 10  # percent of traffic the new version takes while it is smoke-tested
 
 
-class DeployError(RuntimeError):
+class DeployError(EdgeError):
     """Deploy or predict could not go on; the message is one line that says what to do."""
 
 
@@ -111,8 +111,14 @@ def _traffic_split(new_id: str, traffic: int, others: list, previous: dict) -> d
     return split
 
 
-def deploy_version(project: Project, model: ModelConfig, version: str | None = None, traffic: int = 100,
-                   payload: Path = PAYLOAD, record_history: bool = True) -> dict:
+def deploy_version(
+    project: Project,
+    model: ModelConfig,
+    version: str | None = None,
+    traffic: int = 100,
+    payload: Path = PAYLOAD,
+    record_history: bool = True,
+) -> dict:
     """Deploys `version` beside what serves, smoke-tests it with a small share of traffic, then moves
     `traffic`% to it and (at 100%) undeploys the rest. A version already on the endpoint gets the traffic
     without a second deployment.
@@ -138,9 +144,14 @@ def deploy_version(project: Project, model: ModelConfig, version: str | None = N
     smoke_share = min(traffic, max(SMOKE_SHARE, previous.get(current.id, 0) if current else 0))
     try:
         if current is None:
-            endpoint.deploy(registry_model, deployed_model_display_name=f"{model.name}-v{registry_model.version_id}",
-                            machine_type=model.serving.machine_type, min_replica_count=model.serving.min_replicas,
-                            max_replica_count=model.serving.max_replicas, traffic_percentage=0 if deployed else 100)
+            endpoint.deploy(
+                registry_model,
+                deployed_model_display_name=f"{model.name}-v{registry_model.version_id}",
+                machine_type=model.serving.machine_type,
+                min_replica_count=model.serving.min_replicas,
+                max_replica_count=model.serving.max_replicas,
+                traffic_percentage=0 if deployed else 100,
+            )
             new_id = next(d.id for d in endpoint.list_models() if d.id not in before)
         else:
             new_id = current.id
@@ -166,12 +177,18 @@ def deploy_version(project: Project, model: ModelConfig, version: str | None = N
         entry = state.setdefault("models", {}).setdefault(model.name, {})
         if record_history and serving_before:
             entry.setdefault("history", []).append(serving_before)
-        entry["deployed"] = [{"version": v, "deployed_model_id": i, "traffic": final_split.get(i, 0)}
-                             for i, v in now_deployed.items()]
+        entry["deployed"] = [
+            {"version": v, "deployed_model_id": i, "traffic": final_split.get(i, 0)} for i, v in now_deployed.items()
+        ]
 
     project.state.update(remember)
-    return {"version": registry_model.version_id, "endpoint": endpoint.resource_name, "changed": True,
-            "traffic": final_split, "smoke": [int(p["class_id"]) for p in predictions]}
+    return {
+        "version": registry_model.version_id,
+        "endpoint": endpoint.resource_name,
+        "changed": True,
+        "traffic": final_split,
+        "smoke": [int(p["class_id"]) for p in predictions],
+    }
 
 
 def rollback(project: Project, model: ModelConfig, payload: Path = PAYLOAD) -> dict:
@@ -195,9 +212,13 @@ def describe_endpoint(project: Project, model: ModelConfig) -> dict:
         raise DeployError(f"{model.name} has no endpoint yet: run `invoke deploy`")
     base = project.target.vertex_endpoint or f"https://{project.config.region}-aiplatform.googleapis.com"
     split = endpoint.traffic_split
-    return {"name": endpoint.resource_name, "url": f"{base}/v1/{endpoint.resource_name}:predict",
-            "deployed": [{"id": d.id, "version": d.model_version_id, "traffic": split.get(d.id, 0)}
-                         for d in endpoint.list_models()]}
+    return {
+        "name": endpoint.resource_name,
+        "url": f"{base}/v1/{endpoint.resource_name}:predict",
+        "deployed": [
+            {"id": d.id, "version": d.model_version_id, "traffic": split.get(d.id, 0)} for d in endpoint.list_models()
+        ],
+    }
 
 
 def serving_endpoint(project: Project, model: ModelConfig):
@@ -235,7 +256,12 @@ def predict_instances(project: Project, model: ModelConfig, instances: list) -> 
     for p in response.predictions:
         class_id = int(p["class_id"])
         probabilities = [float(v) for v in p["probabilities"]] if "probabilities" in p else None
-        rows.append({"class_id": class_id, "class_name": CLASS_NAMES[class_id],
-                     "probability": probabilities[class_id] if probabilities else None,
-                     "probabilities": probabilities})
+        rows.append(
+            {
+                "class_id": class_id,
+                "class_name": CLASS_NAMES[class_id],
+                "probability": probabilities[class_id] if probabilities else None,
+                "probabilities": probabilities,
+            }
+        )
     return {"predictions": rows, "version": response.model_version_id, "deployed_model_id": response.deployed_model_id}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edge.config import ModelConfig
 from edge.project import Project
@@ -41,8 +41,9 @@ def record(project: Project, model: ModelConfig, params: dict, lineage: dict, bo
     experiment = Experiment(model.name, save_git_info=False, interactive=True)
     experiment.add_config(params)
     uri = mongo_uri(project)
-    experiment.observers.append(MongoObserver(url=uri, db_name="sacred") if uri
-                                else FileStorageObserver(str(store_dir(project, model))))
+    experiment.observers.append(
+        MongoObserver(url=uri, db_name="sacred") if uri else FileStorageObserver(str(store_dir(project, model)))
+    )
 
     @experiment.main
     def main(_run):
@@ -57,14 +58,24 @@ def list_runs(project: Project, model: ModelConfig) -> list[dict]:
     folder = store_dir(project, model)
     runs = []
     for run_dir in sorted(folder.glob("[0-9]*"), key=lambda p: int(p.name)) if folder.exists() else []:
-        def load(name):
+
+        def load(name, run_dir=run_dir):
             path = run_dir / name
             return json.loads(path.read_text()) if path.exists() else {}
 
         run = load("run.json")
-        runs.append({"id": int(run_dir.name), "status": run.get("status"), "start": run.get("start_time"),
-                     "host": run.get("host", {}).get("hostname"), "config": load("config.json"),
-                     "info": load("info.json"), "result": run.get("result") or {}, "metrics": load("metrics.json")})
+        runs.append(
+            {
+                "id": int(run_dir.name),
+                "status": run.get("status"),
+                "start": run.get("start_time"),
+                "host": run.get("host", {}).get("hostname"),
+                "config": load("config.json"),
+                "info": load("info.json"),
+                "result": run.get("result") or {},
+                "metrics": load("metrics.json"),
+            }
+        )
     return runs
 
 
@@ -79,11 +90,17 @@ def _flatten(prefix: str, value) -> dict:
 
 def differences(a: dict, b: dict) -> list[tuple[str, object, object]]:
     """(field, value in a, value in b) for each param, lineage field and metric that differs."""
+
     def summary(run: dict) -> dict:
         result = run["result"]
-        return {**_flatten("params", run["config"]), **_flatten("lineage", run["info"]),
-                "accuracy": result.get("accuracy"), "loss": result.get("loss"),
-                "model_version": (result.get("model") or {}).get("version"), "status": run["status"]}
+        return {
+            **_flatten("params", run["config"]),
+            **_flatten("lineage", run["info"]),
+            "accuracy": result.get("accuracy"),
+            "loss": result.get("loss"),
+            "model_version": (result.get("model") or {}).get("version"),
+            "status": run["status"],
+        }
 
     left, right = summary(a), summary(b)
     keys = [k for k in sorted(set(left) | set(right)) if k != "params.seed" or left.get(k) != right.get(k)]

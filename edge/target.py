@@ -56,8 +56,11 @@ class Target:
 
         self.apply_env()
         if self.is_local:
-            return storage.Client(project=self.project, credentials=self.credentials(),
-                                  client_options={"api_endpoint": self.env["STORAGE_EMULATOR_HOST"]})
+            return storage.Client(
+                project=self.project,
+                credentials=self.credentials(),
+                client_options={"api_endpoint": self.env["STORAGE_EMULATOR_HOST"]},
+            )
         return storage.Client(project=self.project)
 
 
@@ -83,5 +86,11 @@ def resolve(name: str, project: str, location: str, edge_home: Path) -> Target:
 
     info, _ = process.up(edge_home / "twin")
     env = {**info.env, "GOOGLE_CLOUD_PROJECT": project, "GOOGLE_CLOUD_REGION": location}
-    return Target(name="twin", project=project, location=location, vertex_endpoint=info.vertex_url, env=env,
-                  poll_seconds=TWIN_POLL_SECONDS)
+    return Target(
+        name="twin",
+        project=project,
+        location=location,
+        vertex_endpoint=info.vertex_url,
+        env=env,
+        poll_seconds=TWIN_POLL_SECONDS,
+    )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.config import ConfigError, ModelConfig
+from edge.errors import EdgeError
 from edge.project import Project, open_project
 
 OUTPUTS = "outputs"
@@ -27,7 +28,7 @@ REQUIRED_PARAMS = {"epochs": int, "batch_size": int, "learning_rate": (int, floa
 TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
 
 
-class TrainingError(RuntimeError):
+class TrainingError(EdgeError):
     """Training could not go on; the message is one line that says why."""
 
 
@@ -91,8 +92,16 @@ def stage_trainer(project: Project, model: ModelConfig) -> str:
         raise TrainingError(f"no trainer package at {source.relative_to(project.root)} (edge.yaml training.package)")
     with tempfile.TemporaryDirectory() as out:
         build = subprocess.run(
-            [sys.executable, "-c", "import sys; from setuptools import build_meta; build_meta.build_sdist(sys.argv[1])",
-             out], cwd=source, capture_output=True, text=True)
+            [
+                sys.executable,
+                "-c",
+                "import sys; from setuptools import build_meta; build_meta.build_sdist(sys.argv[1])",
+                out,
+            ],
+            cwd=source,
+            capture_output=True,
+            text=True,
+        )
         if build.returncode != 0:
             raise TrainingError(f"building {source.name} failed: {build.stderr.strip().splitlines()[-1:]}")
         archive = next(Path(out).glob("*.tar.gz"))
@@ -107,8 +116,12 @@ def git_lineage(root: Path) -> tuple[str, bool]:
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
     if head.returncode != 0:
         return "none", True
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                           capture_output=True, text=True).stdout.strip() != ""
+    dirty = (
+        subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        != ""
+    )
     return head.stdout.strip(), dirty
 
 
@@ -143,8 +156,13 @@ def run_training(project: Project, model: ModelConfig) -> dict:
     commit, dirty = git_lineage(project.root)
     from edge.data import data_version
 
-    lineage = {"git_commit": commit, "git_dirty": dirty, "data": data_version(project) or "none",
-               "prepared": inputs.hashes, "params_hash": params_hash(params)}
+    lineage = {
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "data": data_version(project) or "none",
+        "prepared": inputs.hashes,
+        "params_hash": params_hash(params),
+    }
 
     metrics = {}  # the job's full metrics (the Sacred result keeps the summary)
 
@@ -156,19 +174,29 @@ def run_training(project: Project, model: ModelConfig) -> dict:
         args += [f"--params-json={json.dumps(params)}", f"--metrics-uri={base}/metrics.json"]
         job = vertex.CustomJob(
             display_name=f"{model.name}-train-{run._id}",
-            worker_pool_specs=[{
-                "machine_spec": {"machine_type": model.training.machine_type}, "replica_count": 1,
-                "python_package_spec": {"executor_image_uri": model.training.image, "package_uris": [package],
-                                        "python_module": model.training.module, "args": args},
-            }],
-            base_output_dir=base, labels={"edge_model": model.name, "edge_run": str(run._id)},
+            worker_pool_specs=[
+                {
+                    "machine_spec": {"machine_type": model.training.machine_type},
+                    "replica_count": 1,
+                    "python_package_spec": {
+                        "executor_image_uri": model.training.image,
+                        "package_uris": [package],
+                        "python_module": model.training.module,
+                        "args": args,
+                    },
+                }
+            ],
+            base_output_dir=base,
+            labels={"edge_model": model.name, "edge_run": str(run._id)},
             staging_bucket=project.staging,
         )
         infra = project.state.read()[0].get("infra", {})  # gcp: Terraform's trainer account and network
         submitted = False
         try:
-            job.submit(service_account=infra.get("service_accounts", {}).get("trainer"),
-                       network=(infra.get("tracker") or {}).get("vertex_network"))
+            job.submit(
+                service_account=infra.get("service_accounts", {}).get("trainer"),
+                network=(infra.get("tracker") or {}).get("vertex_network"),
+            )
             submitted = True
             run.info["job"] = job.resource_name
             state = wait_for_job(project, job)
@@ -187,12 +215,26 @@ def run_training(project: Project, model: ModelConfig) -> dict:
             for key, value in row.items():
                 if key != "epoch":
                     run.log_scalar(key, value, row["epoch"])
-        version = register(project, model, f"{base}/model", {
-            "edge_model": model.name, "git_commit": commit[:12], "data": lineage["data"][:12],
-            "params": lineage["params_hash"], "run": str(run._id)})
+        version = register(
+            project,
+            model,
+            f"{base}/model",
+            {
+                "edge_model": model.name,
+                "git_commit": commit[:12],
+                "data": lineage["data"][:12],
+                "params": lineage["params_hash"],
+                "run": str(run._id),
+            },
+        )
         run.info["model_version"] = version
-        return {"accuracy": metrics["accuracy"], "loss": metrics["loss"], "model": version,
-                "job": job.resource_name, "run": run._id}
+        return {
+            "accuracy": metrics["accuracy"],
+            "loss": metrics["loss"],
+            "model": version,
+            "job": job.resource_name,
+            "run": run._id,
+        }
 
     result = experiments.record(project, model, params, lineage, train)
     write_outputs(project, model, {**result, "metrics": metrics}, lineage)
@@ -205,8 +247,12 @@ def register(project: Project, model: ModelConfig, artifact_uri: str, labels: di
     state, _ = project.state.read()
     parent = state.get("models", {}).get(model.name, {}).get("registry")
     uploaded = vertex.Model.upload(
-        display_name=model.name, artifact_uri=artifact_uri, serving_container_image_uri=model.serving.image,
-        parent_model=parent, is_default_version=True, labels=labels,
+        display_name=model.name,
+        artifact_uri=artifact_uri,
+        serving_container_image_uri=model.serving.image,
+        parent_model=parent,
+        is_default_version=True,
+        labels=labels,
     )
 
     def remember(state: dict) -> None:
@@ -225,8 +271,13 @@ def write_outputs(project: Project, model: ModelConfig, result: dict, lineage: d
         "metrics.json": {"accuracy": metrics["accuracy"], "loss": metrics["loss"]},
         "history.json": metrics["epochs"],
         "confusion_matrix.json": metrics["confusion_matrix"],
-        "model.json": {"model": result["model"]["name"], "version": result["model"]["version"],
-                       "job": result["job"], "run": result["run"], **lineage},
+        "model.json": {
+            "model": result["model"]["name"],
+            "version": result["model"]["version"],
+            "job": result["job"],
+            "run": result["run"],
+            **lineage,
+        },
     }
     for name, content in files.items():
         (out / name).write_text(json.dumps(content, indent=1) + "\n")
@@ -252,12 +303,14 @@ def main(argv: list[str] | None = None) -> None:
         result = run_training(project, project.config.model(args.model))
     except (TrainingError, ConfigError, StateError) as exc:
         print(f"edge: {exc}", file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     except GoogleAPICallError as exc:
         print(f"edge: Google Cloud API error: {exc.message}", file=sys.stderr)
-        raise SystemExit(1)
-    print(f"registered {result['model']['name']}@{result['model']['version']} "
-          f"(test accuracy {result['accuracy']:.4f}, run {result['run']})")
+        raise SystemExit(1) from None
+    print(
+        f"registered {result['model']['name']}@{result['model']['version']} "
+        f"(test accuracy {result['accuracy']:.4f}, run {result['run']})"
+    )
 
 
 if __name__ == "__main__":
@@ -266,9 +319,7 @@ if __name__ == "__main__":
 
 def reproduce(project: Project, model: ModelConfig) -> bool:
     """`dvc repro` of the model's pipeline on the project's target, then `dvc push`; False if nothing changed."""
-    from edge.data import configure_remote, dvc
-
-    from edge.data import DATASET_DIR
+    from edge.data import DATASET_DIR, configure_remote, dvc
 
     configure_remote(project)
     pipeline = f"{model.path}/dvc.yaml"

@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 
 
-
 def upload_tree(local: Path, uri: str) -> None:
     from google.cloud import storage
 
@@ -55,7 +54,7 @@ def main() -> None:
     for _ in range(args.steps):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean((model.serve(x)["y"] - y) ** 2)
-        opt.apply_gradients(zip(tape.gradient(loss, [model.w, model.b]), [model.w, model.b]))
+        opt.apply_gradients(zip(tape.gradient(loss, [model.w, model.b]), [model.w, model.b], strict=False))
     print(f"trained: w={float(model.w.numpy()):.3f} b={float(model.b.numpy()):.3f} loss={float(loss):.6f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tf.saved_model.save(model, tmp, signatures={"serving_default": model.serve})

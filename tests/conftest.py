@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
+
 import pytest
 
 from edge.target import twin_target
-from edge.twin.server import Twin
-
 from edge.twin import process
+from edge.twin.server import Twin
 from tests.support import FAST_TRAIN, TRAIN_LINE, TRAINING_IMAGE, commit, copy_project, set_train_params
 
 
@@ -54,8 +54,11 @@ def line_model_uri(session_vertex, bucket):
     """gs:// directory of a SavedModel trained by a real CustomJob (examples/train_line.py: y = 2x + 1)."""
     base = f"gs://{bucket.name}/runs/{uuid.uuid4().hex[:8]}"
     job = session_vertex.CustomJob.from_local_script(
-        display_name="train-line", script_path=str(TRAIN_LINE), container_uri=TRAINING_IMAGE,
-        args=["--steps", "200"], base_output_dir=base,
+        display_name="train-line",
+        script_path=str(TRAIN_LINE),
+        container_uri=TRAINING_IMAGE,
+        args=["--steps", "200"],
+        base_output_dir=base,
     )
     job.run()
     return f"{base}/model"

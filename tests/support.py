@@ -18,23 +18,40 @@ SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-17:latest"
 
 def upload_line_model(vertex, artifact_uri: str, **kwargs):
     """Registers the line model (a new model, or a version with parent_model=...)."""
-    return vertex.Model.upload(display_name="line", artifact_uri=artifact_uri,
-                               serving_container_image_uri=SERVING_IMAGE, **kwargs)
+    return vertex.Model.upload(
+        display_name="line", artifact_uri=artifact_uri, serving_container_image_uri=SERVING_IMAGE, **kwargs
+    )
 
 
 # Small and quick: one epoch on 5000 rows (about 0.8 test accuracy).
-FAST_TRAIN = {"epochs": 1, "batch_size": 128, "learning_rate": 0.002, "seed": 42, "filters": [16, 32],
-              "dense": 64, "dropout": 0.2, "train_limit": 5000}
+FAST_TRAIN = {
+    "epochs": 1,
+    "batch_size": 128,
+    "learning_rate": 0.002,
+    "seed": 42,
+    "filters": [16, 32],
+    "dense": 64,
+    "dropout": 0.2,
+    "train_limit": 5000,
+}
 
 
 def copy_project(destination: Path) -> Path:
     """The project's tracked and untracked-but-not-ignored files, as a new git repository."""
-    listing = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for name in filter(None, listing.split("\0")):
         source = ROOT / name
-        if source.is_file() and not name.startswith(("data/", ".dvc/", "models/fashion/outputs/")) \
-                and name not in ("dvc.lock", "models/fashion/dvc.lock"):
+        if (
+            source.is_file()
+            and not name.startswith(("data/", ".dvc/", "models/fashion/outputs/"))
+            and name not in ("dvc.lock", "models/fashion/dvc.lock")
+        ):
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination / name)
     subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
@@ -44,8 +61,9 @@ def copy_project(destination: Path) -> Path:
 
 def commit(repo: Path, message: str) -> None:
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.email=test@edge", "-c", "user.name=test", "commit", "-qm", message],
-                   cwd=repo, check=True)
+    subprocess.run(
+        ["git", "-c", "user.email=test@edge", "-c", "user.name=test", "commit", "-qm", message], cwd=repo, check=True
+    )
 
 
 def set_train_params(repo: Path, **changes) -> None:
@@ -57,5 +75,12 @@ def set_train_params(repo: Path, **changes) -> None:
 
 def invoke(repo: Path, *args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
     """Runs `invoke ARGS` in the repo like a user would (the venv's invoke), capturing its output."""
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=repo, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "EDGE_HOME": str(repo / ".edge")}, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "EDGE_HOME": str(repo / ".edge")},
+        **kwargs,
+    )

@@ -26,16 +26,18 @@ def user_errors():
     try:
         yield
     except (ConfigError, DataError, DeployError, InfraError, StateError, TrainingError, TwinProcessError) as exc:
-        raise Exit(f"edge: {exc}", code=1)
+        raise Exit(f"edge: {exc}", code=1) from None
     except KeyboardInterrupt:
-        raise Exit("edge: interrupted; the lock was released", code=130)
+        raise Exit("edge: interrupted; the lock was released", code=130) from None
     except Exception as exc:
         from google.api_core.exceptions import GoogleAPICallError
 
         if isinstance(exc, GoogleAPICallError):
-            raise Exit(f"edge: Google Cloud API error: {exc.message}", code=1)
+            raise Exit(f"edge: Google Cloud API error: {exc.message}", code=1) from None
         if isinstance(exc, OSError) and "Connection refused" in str(exc):
-            raise Exit("edge: the target stopped answering (is the twin running? `invoke twin.status`)", code=1)
+            raise Exit(
+                "edge: the target stopped answering (is the twin running? `invoke twin.status`)", code=1
+            ) from None
         raise
 
 

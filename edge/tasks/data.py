@@ -19,8 +19,13 @@ def init(c, target=None):
     print("DVC ready: remote gs://<bucket>/dvc")
 
 
-@task(help={"target": TARGET_HELP, "source": "a folder with the four Fashion-MNIST .gz files "
-                                                "(default: Debian's dataset-fashion-mnist, else the official URLs)"})
+@task(
+    help={
+        "target": TARGET_HELP,
+        "source": "a folder with the four Fashion-MNIST .gz files "
+        "(default: Debian's dataset-fashion-mnist, else the official URLs)",
+    }
+)
 def seed(c, target=None, source=None):
     """Put Fashion-MNIST under data/ (checksums verified), `dvc add` and `dvc push` it."""
     from edge import data

@@ -8,8 +8,13 @@ import sys
 from invoke import Exit, task
 
 
-@task(help={"k": "only tests matching this pytest -k expression", "path": "test path (default: tests)",
-            "exitfirst": "stop at the first failure"})
+@task(
+    help={
+        "k": "only tests matching this pytest -k expression",
+        "path": "test path (default: tests)",
+        "exitfirst": "stop at the first failure",
+    }
+)
 def test(c, k=None, path="tests", exitfirst=False):
     """Run the test suite (the tests start their own twins on free ports)."""
     command = [sys.executable, "-m", "pytest", path] + (["-k", k] if k else []) + (["-x"] if exitfirst else [])
@@ -23,8 +28,13 @@ def demo(c):
     """The whole lifecycle on the twin: init, data.seed, train, deploy, predict (test_payload.json)."""
     from edge.tasks import data, lifecycle
 
-    steps = [("init", lifecycle.init), ("data.seed", data.seed), ("train", lifecycle.train),
-             ("deploy", lifecycle.deploy), ("predict", lifecycle.predict)]
+    steps = [
+        ("init", lifecycle.init),
+        ("data.seed", data.seed),
+        ("train", lifecycle.train),
+        ("deploy", lifecycle.deploy),
+        ("predict", lifecycle.predict),
+    ]
     for name, step in steps:
         print(f"\n== invoke {name}", flush=True)
         step(c)

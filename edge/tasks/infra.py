@@ -18,7 +18,7 @@ def _config(target):
     try:
         loaded = config.load(Path("."))
     except config.ConfigError as exc:
-        raise Exit(str(exc), code=1)
+        raise Exit(str(exc), code=1) from None
     return dataclasses.replace(loaded, target=target) if target else loaded
 
 
@@ -28,7 +28,7 @@ def _call(function, *args, **kwargs):
     try:
         return function(*args, **kwargs)
     except InfraError as exc:
-        raise Exit(str(exc), code=1)
+        raise Exit(str(exc), code=1) from None
 
 
 @task(help={"target": TARGET_HELP})
@@ -40,8 +40,13 @@ def plan(c, target=None):
     print("plan saved: `invoke infra.apply` applies it" if changes else "no changes: infrastructure matches edge.yaml")
 
 
-@task(help={"target": TARGET_HELP, "yes": YES_HELP,
-            "saved": "apply the plan saved by an earlier `invoke infra.plan` (CI: the approved plan) instead of a new one"})
+@task(
+    help={
+        "target": TARGET_HELP,
+        "yes": YES_HELP,
+        "saved": "apply the plan saved by an earlier `invoke infra.plan` (CI: the approved plan) instead of a new one",
+    }
+)
 def apply(c, target=None, yes=False, saved=False):
     """Plan, ask, then apply exactly the reviewed plan (bucket, accounts, endpoints, tracker, web service)."""
     from edge import infra

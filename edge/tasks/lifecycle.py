@@ -6,14 +6,18 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from edge.tasks.common import (MODEL_HELP, TARGET_HELP, WAIT_HELP, confirm, locked_model, open_project,
-                               user_errors)
+from edge.tasks.common import MODEL_HELP, TARGET_HELP, WAIT_HELP, confirm, locked_model, open_project, user_errors
 
 
-@task(help={"target": TARGET_HELP, "project": "Google Cloud project id for a new edge.yaml",
-            "region": "region for a new edge.yaml (default us-central1)",
-            "bucket": "bucket for a new edge.yaml (default <project>-edge)",
-            "yes": "gcp: apply the Terraform plan without asking"})
+@task(
+    help={
+        "target": TARGET_HELP,
+        "project": "Google Cloud project id for a new edge.yaml",
+        "region": "region for a new edge.yaml (default us-central1)",
+        "bucket": "bucket for a new edge.yaml (default <project>-edge)",
+        "yes": "gcp: apply the Terraform plan without asking",
+    }
+)
 def init(c, target=None, project=None, region=None, bucket=None, yes=False):
     """Set up the project on its target: edge.yaml, bucket, state, DVC remote (gcp: Terraform)."""
     from edge import config, lifecycle
@@ -21,8 +25,9 @@ def init(c, target=None, project=None, region=None, bucket=None, yes=False):
     with user_errors():
         if not Path("edge.yaml").exists():
             name = project or "edge-twin"
-            path = lifecycle.write_config(Path("."), target or "twin", name, region or "us-central1",
-                                          bucket or f"{name}-edge")
+            path = lifecycle.write_config(
+                Path("."), target or "twin", name, region or "us-central1", bucket or f"{name}-edge"
+            )
             print(f"wrote {path}")
         else:
             lifecycle.check_init_options(config.load(Path(".")), project=project, region=region, bucket=bucket)
@@ -47,13 +52,22 @@ def train(c, model=None, target=None, wait=0):
 
     with user_errors(), locked_model(target, model, "train", wait) as (project, spec):
         changed = training.reproduce(project, spec)
-        print("trained and registered; see `invoke experiments`" if changed
-              else f"{spec.name}: data, params and code unchanged since the last run; nothing to train")
+        print(
+            "trained and registered; see `invoke experiments`"
+            if changed
+            else f"{spec.name}: data, params and code unchanged since the last run; nothing to train"
+        )
 
 
-@task(help={"model": MODEL_HELP, "target": TARGET_HELP, "version": "registry version or alias (default: the latest)",
-            "traffic": "percentage of traffic for the new version; under 100 keeps the old one (canary)",
-            "wait": WAIT_HELP})
+@task(
+    help={
+        "model": MODEL_HELP,
+        "target": TARGET_HELP,
+        "version": "registry version or alias (default: the latest)",
+        "traffic": "percentage of traffic for the new version; under 100 keeps the old one (canary)",
+        "wait": WAIT_HELP,
+    }
+)
 def deploy(c, model=None, target=None, version=None, traffic=100, wait=0):
     """Deploy a registry version without downtime: beside the current one, smoke-tested, then traffic moved."""
     from edge import deploy as deploying
@@ -64,8 +78,10 @@ def deploy(c, model=None, target=None, version=None, traffic=100, wait=0):
         print(f"{spec.name} version {result['version']} already serves all traffic")
         return
     shares = ", ".join(f"{i}: {p}%" for i, p in result["traffic"].items())
-    print(f"{spec.name} version {result['version']} deployed to {result['endpoint']} (traffic {shares}); "
-          f"smoke test predicted {result['smoke']}")
+    print(
+        f"{spec.name} version {result['version']} deployed to {result['endpoint']} (traffic {shares}); "
+        f"smoke test predicted {result['smoke']}"
+    )
 
 
 @task(help={"model": MODEL_HELP, "target": TARGET_HELP, "wait": WAIT_HELP})
@@ -91,7 +107,7 @@ def endpoint(c, model=None, target=None):
         print(f"  deployed model {d['id']}: version {d['version']}, {d['traffic']}% traffic")
 
 
-@task(help={"model": MODEL_HELP, "target": TARGET_HELP, "payload": "JSON file {\"instances\": [...]}"})
+@task(help={"model": MODEL_HELP, "target": TARGET_HELP, "payload": 'JSON file {"instances": [...]}'})
 def predict(c, model=None, target=None, payload="test_payload.json"):
     """Send a payload to the endpoint and print predictions with class names."""
     from edge import deploy as deploying
@@ -131,8 +147,9 @@ def destroy(c, target=None, yes=False, wait=0):
 
     with user_errors():
         project = open_project(target)
-        if not yes and not confirm(f"destroy endpoints, models and gs://{project.config.bucket} contents "
-                                   f"on {project.target.name}?"):
+        if not yes and not confirm(
+            f"destroy endpoints, models and gs://{project.config.bucket} contents on {project.target.name}?"
+        ):
             raise Exit("edge: nothing destroyed", code=1)
         with project.state.lock("destroy", float(wait)):
             for line in lifecycle.destroy(project):

@@ -20,7 +20,7 @@ def twin_home(home: str | None = None) -> Path:
 
 def _require(info):
     if info is None:
-        raise Exit("The twin is not running: start it with `invoke twin.up`.", code=1)
+        raise Exit("The twin is not running: start it with `invoke twin.up`.", code=1) from None
     return info
 
 
@@ -30,10 +30,10 @@ def up(c, home=None):
     try:
         info, started = process.up(twin_home(home))
     except process.TwinProcessError as exc:
-        raise Exit(str(exc), code=1)
+        raise Exit(str(exc), code=1) from None
     verb = "started" if started else "already running"
     print(f"twin {verb} (pid {info.pid}): storage {info.storage_url}, vertex {info.vertex_url}")
-    print("point your own clients at it with: eval \"$(invoke twin.env)\"")
+    print('point your own clients at it with: eval "$(invoke twin.env)"')
 
 
 @task(help={"home": HOME_HELP})
@@ -47,7 +47,7 @@ def status(c, home=None, json_=False):
     """Ports, uptime, jobs, endpoints and deployed models of the running twin."""
     state = process.status(twin_home(home))
     if state is None:
-        raise Exit("twin: not running (start it with `invoke twin.up`)", code=1)
+        raise Exit("twin: not running (start it with `invoke twin.up`)", code=1) from None
     if json_:
         print(json.dumps(state, indent=2))
         return
@@ -79,7 +79,7 @@ def reset(c, home=None):
     try:
         process.reset(twin_home(home))
     except process.TwinProcessError as exc:
-        raise Exit(str(exc), code=1)
+        raise Exit(str(exc), code=1) from None
     print("twin reset: no buckets, models, endpoints or jobs")
 
 

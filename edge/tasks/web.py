@@ -42,9 +42,13 @@ def serve(c, port=8080, target=None):
     run(Path("."), target, host="127.0.0.1", port=int(port))
 
 
-@task(help={"image": "built image URI to roll out (default: edge.yaml web.image), "
-                     "e.g. REGION-docker.pkg.dev/PROJECT/REPO/fashion-web:SHA",
-            "target": "must be gcp (the twin has no Cloud Run: use `invoke web.serve`)"})
+@task(
+    help={
+        "image": "built image URI to roll out (default: edge.yaml web.image), "
+        "e.g. REGION-docker.pkg.dev/PROJECT/REPO/fashion-web:SHA",
+        "target": "must be gcp (the twin has no Cloud Run: use `invoke web.serve`)",
+    }
+)
 def deploy(c, image=None, target=None):
     """Roll a built fashion-web image out to the Cloud Run service `web.service` of edge.yaml (gcp only)."""
     from edge import config
@@ -53,19 +57,25 @@ def deploy(c, image=None, target=None):
         cfg = config.load(Path("."))
         name = _target_name(target)
     if name != "gcp":
-        raise Exit(f"edge: web.deploy rolls out to Cloud Run on the gcp target (this is {name}): "
-                   "locally run `invoke web.serve`", code=1)
+        raise Exit(
+            f"edge: web.deploy rolls out to Cloud Run on the gcp target (this is {name}): "
+            "locally run `invoke web.serve`",
+            code=1,
+        )
     image = image or cfg.web.image
     if not image:
-        raise Exit("edge: pass --image URI (built from services/fashion-web/Dockerfile and pushed), "
-                   "or set web.image in edge.yaml", code=1)
+        raise Exit(
+            "edge: pass --image URI (built from services/fashion-web/Dockerfile and pushed), "
+            "or set web.image in edge.yaml",
+            code=1,
+        )
     _service()
     from fashion_web.cloud_run import WebDeployError, roll_out_image
 
     try:
         result = roll_out_image(cfg, image)
     except WebDeployError as exc:
-        raise Exit(f"edge: {exc}", code=1)
+        raise Exit(f"edge: {exc}", code=1) from None
     print(f"{result['service']} serves {result['image']} (revision {result['revision']}) at {result['uri']}")
 
 

@@ -36,8 +36,14 @@ def main() -> None:
 
     twin = _start(args.home, last.get("ports", {}))
     try:
-        info = {"pid": os.getpid(), "startedAt": time.time(), "ports": twin.ports, "env": twin.env,
-                "project": twin.project, "location": twin.location}
+        info = {
+            "pid": os.getpid(),
+            "startedAt": time.time(),
+            "ports": twin.ports,
+            "env": twin.env,
+            "project": twin.project,
+            "location": twin.location,
+        }
         tmp = info_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=1))
         os.replace(tmp, info_path)

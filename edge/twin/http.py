@@ -7,9 +7,10 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
@@ -54,7 +55,7 @@ class Response:
     content_type: str = "application/json"
 
     @classmethod
-    def json(cls, obj, status: int = 200) -> "Response":
+    def json(cls, obj, status: int = 200) -> Response:
         return cls(status, orjson.dumps(obj))
 
 
@@ -85,6 +86,7 @@ class Router:
             log.exception("handler failed for %s %s", request.method, request.path)
             err = TwinError(f"twin internal error: {type(exc).__name__}: {exc}")
             return Response.json(err.body(), err.http_status)
+
 
 def refusal(headers, port: int) -> str | None:
     """Why a request must be refused because a web page (or DNS rebinding) sent it, or None.
@@ -165,14 +167,15 @@ class FastRequestHandler(BaseHTTPRequestHandler):
         return FastRequestHandler._date[1]
 
 
-def _handler_class(service: "HttpService"):
+def _handler_class(service: HttpService):
     class _Handler(FastRequestHandler):
         def _serve(self):
             reason = refusal(self.headers, self.server.server_address[1])
             if reason:
                 self.close_connection = True
-                self._send(Response.json({"error": {"code": 403, "message": reason, "status": "PERMISSION_DENIED"}},
-                                         403))
+                self._send(
+                    Response.json({"error": {"code": 403, "message": reason, "status": "PERMISSION_DENIED"}}, 403)
+                )
                 return
             url = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
@@ -218,7 +221,7 @@ class HttpService:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "HttpService":
+    def start(self) -> HttpService:
         self._thread.start()
         return self
 

@@ -12,13 +12,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.errors import EdgeError
 from edge.twin import orphans
 
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
 
 
-class TwinProcessError(RuntimeError):
+class TwinProcessError(EdgeError):
     """The twin could not be started, reached or stopped; the message says what to do."""
 
 
@@ -88,14 +89,18 @@ def up(home: Path) -> tuple[TwinInfo, bool]:
     log = (home / "twin.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "edge.twin", "--home", str(home)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
         cwd=Path(__file__).resolve().parents[2],
     )
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise TwinProcessError(
-                f"The twin exited at start (code {process.returncode}); see {home / 'twin.log'}:\n{_tail(home / 'twin.log')}"
+                f"The twin exited at start (code {process.returncode}); see {home / 'twin.log'}:\n"
+                f"{_tail(home / 'twin.log')}"
             )
         info = running(home)
         if info is not None and info.pid == process.pid and info.pid != old_pid:
@@ -133,8 +138,14 @@ def status(home: Path) -> dict | None:
     if info is None:
         return None
     state = _get_json(info.vertex_url + "/_twin/status")
-    return {"pid": info.pid, "uptimeSeconds": round(time.time() - info.started_at, 1), "ports": info.ports,
-            "project": info.project, "location": info.location, **state}
+    return {
+        "pid": info.pid,
+        "uptimeSeconds": round(time.time() - info.started_at, 1),
+        "ports": info.ports,
+        "project": info.project,
+        "location": info.location,
+        **state,
+    }
 
 
 def reset(home: Path) -> None:

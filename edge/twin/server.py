@@ -16,8 +16,9 @@ DEFAULT_PROJECT = "edge-twin"
 DEFAULT_LOCATION = "us-central1"
 
 
-def client_env(storage_url: str, vertex_url: str, project: str = DEFAULT_PROJECT,
-               location: str = DEFAULT_LOCATION) -> dict[str, str]:
+def client_env(
+    storage_url: str, vertex_url: str, project: str = DEFAULT_PROJECT, location: str = DEFAULT_LOCATION
+) -> dict[str, str]:
     """What points google-cloud-storage, gcsfs/DVC and the Vertex SDK at a twin."""
     return {
         "STORAGE_EMULATOR_HOST": storage_url,
@@ -31,8 +32,14 @@ def client_env(storage_url: str, vertex_url: str, project: str = DEFAULT_PROJECT
 class Twin:
     """Start with `with Twin(home) as twin:`; `twin.env` then points any client at it."""
 
-    def __init__(self, home: Path, storage_port: int = 0, vertex_port: int = 0, project: str = DEFAULT_PROJECT,
-                 location: str = DEFAULT_LOCATION):
+    def __init__(
+        self,
+        home: Path,
+        storage_port: int = 0,
+        vertex_port: int = 0,
+        project: str = DEFAULT_PROJECT,
+        location: str = DEFAULT_LOCATION,
+    ):
         self.home = Path(home)
         self.project = project
         self.location = location
@@ -49,13 +56,14 @@ class Twin:
     def ports(self) -> dict[str, int]:
         return {"storage": self.storage.port, "vertex": self.vertex.port}
 
-    def start(self) -> "Twin":
+    def start(self) -> Twin:
         self.home.mkdir(parents=True, exist_ok=True)
         self.storage.start()
         try:
             self.vertex = HttpService(router=None, port=self._vertex_port)  # bound now: the port is in env
-            self.backend = VertexBackend(self.home / "vertex", self.storage.url, self.env, self.project,
-                                         wipe_storage=self.storage.wipe)
+            self.backend = VertexBackend(
+                self.home / "vertex", self.storage.url, self.env, self.project, wipe_storage=self.storage.wipe
+            )
             self.vertex.router = vertex_router(self.backend)
             self.vertex.start()
             self.backend.start()
@@ -72,7 +80,7 @@ class Twin:
             self.backend.stop()
         self.storage.stop()
 
-    def __enter__(self) -> "Twin":
+    def __enter__(self) -> Twin:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -55,7 +55,10 @@ def load_params(path: Path) -> PrepareParams:
     expected = {"validation_fraction", "seed"}
     missing, unknown = expected - section.keys(), section.keys() - expected
     if missing or unknown:
-        problems = [f"missing keys {sorted(missing)}" if missing else "", f"unknown keys {sorted(unknown)}" if unknown else ""]
+        problems = [
+            f"missing keys {sorted(missing)}" if missing else "",
+            f"unknown keys {sorted(unknown)}" if unknown else "",
+        ]
         raise PrepareError(f"{path}: prepare: " + "; ".join(filter(None, problems)))
     fraction, seed = section["validation_fraction"], section["seed"]
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
@@ -72,7 +75,7 @@ def read_idx(path: Path, magic: int, count: int) -> np.ndarray:
     if not path.is_file():
         raise PrepareError(f"missing raw file {path}; {SEED_HINT}")
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as f:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
             data = f.read()
     except (OSError, EOFError) as exc:
         raise PrepareError(f"{path} is not a readable gzip file ({exc}); {SEED_HINT}") from None
@@ -84,8 +87,9 @@ def read_idx(path: Path, magic: int, count: int) -> np.ndarray:
     shape = tuple(int(v) for v in values[1:])
     expected = (count, SIDE, SIDE) if dims == 3 else (count,)
     if shape != expected or len(data) != header + int(np.prod(expected)):
-        raise PrepareError(f"{path}: wrong size: header {shape}, {len(data) - header} bytes of data "
-                           f"(expected {expected}); {SEED_HINT}")
+        raise PrepareError(
+            f"{path}: wrong size: header {shape}, {len(data) - header} bytes of data (expected {expected}); {SEED_HINT}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(expected)
 
 

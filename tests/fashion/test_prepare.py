@@ -65,12 +65,15 @@ def test_wrong_magic_is_one_line_naming_the_file(raw_dir, tmp_path):
     assert RAW_FILES[3] in result.stderr and "magic" in result.stderr and "invoke data.seed" in result.stderr
 
 
-@pytest.mark.parametrize("prepare_section, mentions", [
-    ("{seed: 42}", "validation_fraction"),
-    ("{validation_fraction: 1.5, seed: 42}", "validation_fraction"),
-    ("{validation_fraction: '0.1', seed: 42}", "validation_fraction"),
-    ("{validation_fraction: 0.1, seed: 4.2}", "seed"),
-])
+@pytest.mark.parametrize(
+    "prepare_section, mentions",
+    [
+        ("{seed: 42}", "validation_fraction"),
+        ("{validation_fraction: 1.5, seed: 42}", "validation_fraction"),
+        ("{validation_fraction: '0.1', seed: 42}", "validation_fraction"),
+        ("{validation_fraction: 0.1, seed: 4.2}", "seed"),
+    ],
+)
 def test_bad_params_are_one_line_naming_the_key(raw_dir, tmp_path, prepare_section, mentions):
     params = tmp_path / "params.yaml"
     params.write_text(f"prepare: {prepare_section}\n")

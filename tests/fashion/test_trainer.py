@@ -25,17 +25,28 @@ def small_params(**overrides) -> dict:
 
 
 def data_args(prepared) -> list[str]:
-    return ["--train", str(prepared / "train.npz"), "--validation", str(prepared / "validation.npz"),
-            "--test", str(prepared / "test.npz")]
+    return [
+        "--train",
+        str(prepared / "train.npz"),
+        "--validation",
+        str(prepared / "validation.npz"),
+        "--test",
+        str(prepared / "test.npz"),
+    ]
 
 
 @pytest.fixture(scope="module")
 def trained(prepared, tmp_path_factory):
     """One small training run with local paths; the model dir comes from AIP_MODEL_DIR, as on Vertex."""
     out = tmp_path_factory.mktemp("trained")
-    result = run_trainer(*data_args(prepared), "--params-json", json.dumps(small_params()),
-                         "--metrics-uri", str(out / "eval" / "metrics.json"),
-                         env={"AIP_MODEL_DIR": str(out / "model") + "/"})
+    result = run_trainer(
+        *data_args(prepared),
+        "--params-json",
+        json.dumps(small_params()),
+        "--metrics-uri",
+        str(out / "eval" / "metrics.json"),
+        env={"AIP_MODEL_DIR": str(out / "model") + "/"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return out, result
 
@@ -89,24 +100,49 @@ def test_serving_maps_raw_test_pixels_to_classes_with_probabilities_summing_to_o
     assert (class_id == labels).mean() > 0.5
 
 
-@pytest.mark.parametrize("params_json, mentions", [
-    ("{not json", "not valid JSON"),
-    (json.dumps({k: v for k, v in small_params().items() if k != "dropout"}), "dropout"),
-    (json.dumps(small_params(epochs="5")), "epochs"),
-    (json.dumps(small_params(filters=[32, 0])), "filters"),
-    (json.dumps(small_params(learning_rate=-0.1)), "learning_rate"),
-    (json.dumps(small_params(extra=1)), "extra"),
-])
+@pytest.mark.parametrize(
+    "params_json, mentions",
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({k: v for k, v in small_params().items() if k != "dropout"}), "dropout"),
+        (json.dumps(small_params(epochs="5")), "epochs"),
+        (json.dumps(small_params(filters=[32, 0])), "filters"),
+        (json.dumps(small_params(learning_rate=-0.1)), "learning_rate"),
+        (json.dumps(small_params(extra=1)), "extra"),
+    ],
+)
 def test_bad_params_json_exits_2_with_one_line(tmp_path, params_json, mentions):
-    result = run_trainer("--train", "t", "--validation", "v", "--test", "t", "--params-json", params_json,
-                         "--metrics-uri", str(tmp_path / "m.json"), "--model-dir", str(tmp_path / "model"))
+    result = run_trainer(
+        "--train",
+        "t",
+        "--validation",
+        "v",
+        "--test",
+        "t",
+        "--params-json",
+        params_json,
+        "--metrics-uri",
+        str(tmp_path / "m.json"),
+        "--model-dir",
+        str(tmp_path / "model"),
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and mentions in result.stderr, result.stderr
 
 
 def test_missing_model_dir_exits_2_with_one_line(tmp_path):
-    result = run_trainer("--train", "t", "--validation", "v", "--test", "t", "--params-json",
-                         json.dumps(small_params()), "--metrics-uri", str(tmp_path / "m.json"))
+    result = run_trainer(
+        "--train",
+        "t",
+        "--validation",
+        "v",
+        "--test",
+        "t",
+        "--params-json",
+        json.dumps(small_params()),
+        "--metrics-uri",
+        str(tmp_path / "m.json"),
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "AIP_MODEL_DIR" in result.stderr
 
@@ -131,11 +167,39 @@ def test_gs_uris_go_through_google_cloud_storage(bucket, tmp_path, monkeypatch):
 
 def test_package_builds_as_sdist_and_installs_without_dependencies(tmp_path):
     """As the Vertex SDK and the twin do: `setup.py sdist`, then `pip install --no-deps`."""
-    subprocess.run([sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(tmp_path), "sdist",
-                    "--dist-dir", str(tmp_path / "dist")], cwd=TRAINER_SRC, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "setup.py",
+            "-q",
+            "egg_info",
+            "--egg-base",
+            str(tmp_path),
+            "sdist",
+            "--dist-dir",
+            str(tmp_path / "dist"),
+        ],
+        cwd=TRAINER_SRC,
+        check=True,
+        capture_output=True,
+    )
     (archive,) = (tmp_path / "dist").iterdir()
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--disable-pip-version-check", "--target", str(tmp_path / "site"), str(archive)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--target",
+            str(tmp_path / "site"),
+            str(archive),
+        ],
+        check=True,
+        capture_output=True,
+    )
     installed = {p.name for p in (tmp_path / "site" / "fashion_trainer").iterdir()}
     assert {"__init__.py", "task.py", "model.py", "params.py", "uris.py"} <= installed

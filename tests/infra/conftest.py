@@ -36,7 +36,7 @@ web:
   invokers: ["user:ana@example.com", "group:ml@example.com"]
 """
 
-STANDIN = '''\
+STANDIN = """\
 import json, os, sys
 args = sys.argv[1:]
 with open(os.environ["STANDIN_LOG"], "a") as log:
@@ -46,7 +46,7 @@ reply = json.loads(os.environ.get("STANDIN_REPLIES", "{}")).get(key, {})
 sys.stdout.write(reply.get("stdout", ""))
 sys.stderr.write(reply.get("stderr", ""))
 sys.exit(reply.get("code", 0))
-'''
+"""
 
 
 def unquote(value):
@@ -61,8 +61,12 @@ def blocks(parsed: dict, kind: str) -> dict[str, dict]:
 
 def resources(parsed: dict) -> list[tuple[str, str, dict]]:
     """(type, name, body) of every resource block."""
-    return [(unquote(kind), unquote(name), body)
-            for entry in parsed.get("resource", []) for kind, named in entry.items() for name, body in named.items()]
+    return [
+        (unquote(kind), unquote(name), body)
+        for entry in parsed.get("resource", [])
+        for kind, named in entry.items()
+        for name, body in named.items()
+    ]
 
 
 @pytest.fixture(scope="session")

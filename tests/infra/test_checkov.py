@@ -28,8 +28,10 @@ def report():
 
 
 def test_checkov_finds_no_failed_check(report):
-    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range'][0]})"
-              for c in report["results"]["failed_checks"]]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range'][0]})"
+        for c in report["results"]["failed_checks"]
+    ]
     assert not failed, "checkov failed checks:\n" + "\n".join(failed)
     assert report["summary"]["passed"] > 40, "checkov scanned the modules"
 

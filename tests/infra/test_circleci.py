@@ -28,8 +28,9 @@ def config() -> dict:
 def known_tasks() -> set[str]:
     """Task names (and aliases) that `invoke --list` prints."""
     invoke = Path(sys.executable).with_name("invoke")
-    out = subprocess.run([str(invoke), "--list", "--list-format=json"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [str(invoke), "--list", "--list-format=json"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
 
     def names(collection, prefix=""):
         for task in collection["tasks"]:
@@ -66,8 +67,17 @@ def test_every_invoke_call_names_an_existing_or_upcoming_task(config, known_task
 
 
 def test_jobs_reference_only_defined_commands_and_executors(config):
-    builtin = {"checkout", "run", "restore_cache", "save_cache", "store_artifacts", "persist_to_workspace",
-               "attach_workspace", "setup_remote_docker", "store_test_results"}
+    builtin = {
+        "checkout",
+        "run",
+        "restore_cache",
+        "save_cache",
+        "store_artifacts",
+        "persist_to_workspace",
+        "attach_workspace",
+        "setup_remote_docker",
+        "store_test_results",
+    }
     for name, job in config["jobs"].items():
         assert job["executor"] in config["executors"], name
         for step in job["steps"]:

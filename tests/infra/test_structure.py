@@ -47,15 +47,22 @@ def test_each_module_has_the_four_files_and_a_readme(module):
 
 
 def test_the_issue_modules_all_exist():
-    assert {m.name for m in MODULES} >= {"bucket", "service_accounts", "experiment_tracker", "vertex_endpoint",
-                                         "web_service"}
+    assert {m.name for m in MODULES} >= {
+        "bucket",
+        "service_accounts",
+        "experiment_tracker",
+        "vertex_endpoint",
+        "web_service",
+    }
 
 
 def test_every_variable_has_a_type_and_a_description(parsed_tf):
     for path, parsed in parsed_tf.items():
         for name, body in blocks(parsed, "variable").items():
             assert "type" in body, f"{path.relative_to(ROOT)}: variable {name} has no type"
-            assert unquote(body.get("description", "")).strip(), f"{path.relative_to(ROOT)}: variable {name} has no description"
+            assert unquote(body.get("description", "")).strip(), (
+                f"{path.relative_to(ROOT)}: variable {name} has no description"
+            )
 
 
 def test_variables_that_can_be_wrong_are_validated(parsed_tf):
@@ -68,7 +75,9 @@ def test_variables_that_can_be_wrong_are_validated(parsed_tf):
 def test_every_output_has_a_description(parsed_tf):
     for path, parsed in parsed_tf.items():
         for name, body in blocks(parsed, "output").items():
-            assert unquote(body.get("description", "")).strip(), f"{path.relative_to(ROOT)}: output {name} has no description"
+            assert unquote(body.get("description", "")).strip(), (
+                f"{path.relative_to(ROOT)}: output {name} has no description"
+            )
 
 
 def test_provider_versions_are_bounded_above_and_below(parsed_tf):
@@ -80,12 +89,18 @@ def test_provider_versions_are_bounded_above_and_below(parsed_tf):
                     if name.startswith("__"):
                         continue
                     version = spec.get("version", "")
-                    assert ">=" in version and "<" in version, f"{path}: provider {name} version {version!r} not bounded"
+                    assert ">=" in version and "<" in version, (
+                        f"{path}: provider {name} version {version!r} not bounded"
+                    )
 
 
 def test_the_gcs_backend_is_empty_and_configured_at_init(parsed_tf):
-    backends = [(path, backend) for path, parsed in parsed_tf.items()
-                for terraform in parsed.get("terraform", []) for backend in terraform.get("backend", [])]
+    backends = [
+        (path, backend)
+        for path, parsed in parsed_tf.items()
+        for terraform in parsed.get("terraform", [])
+        for backend in terraform.get("backend", [])
+    ]
     assert len(backends) == 1, f"exactly one backend block, in the root module: {backends}"
     path, backend = backends[0]
     assert path.parent == INFRA
@@ -108,14 +123,20 @@ def test_no_resource_grants_all_users_or_all_authenticated_users():
                 for line in code.splitlines():
                     if member in line:
                         # only the validations that refuse them may name them
-                        assert "error_message" in line or "contains([" in line, f"{path.relative_to(ROOT)}: {line.strip()}"
+                        assert "error_message" in line or "contains([" in line, (
+                            f"{path.relative_to(ROOT)}: {line.strip()}"
+                        )
 
 
 def test_no_firewall_admits_the_internet(parsed_tf):
-    firewalls = [(path, name, body) for path, parsed in parsed_tf.items()
-                 for kind, name, body in resources(parsed) if kind == "google_compute_firewall"]
+    firewalls = [
+        (path, name, body)
+        for path, parsed in parsed_tf.items()
+        for kind, name, body in resources(parsed)
+        if kind == "google_compute_firewall"
+    ]
     assert firewalls, "the tracker's network has firewall rules"
-    for path, name, body in firewalls:
+    for _path, name, body in firewalls:
         assert unquote(body.get("direction")) == "INGRESS"
         for source in body["source_ranges"]:
             source = unquote(source)
@@ -132,7 +153,12 @@ def test_no_resource_mentions_0_0_0_0_slash_0():
 
 
 def test_the_tracker_vm_has_no_external_ip(parsed_tf):
-    vms = [body for parsed in parsed_tf.values() for kind, _, body in resources(parsed) if kind == "google_compute_instance"]
+    vms = [
+        body
+        for parsed in parsed_tf.values()
+        for kind, _, body in resources(parsed)
+        if kind == "google_compute_instance"
+    ]
     assert len(vms) == 1
     for interface in vms[0]["network_interface"]:
         assert "access_config" not in interface
@@ -140,7 +166,7 @@ def test_the_tracker_vm_has_no_external_ip(parsed_tf):
 
 def test_the_bucket_is_private_versioned_and_regional(parsed_tf):
     parsed = parsed_tf[INFRA / "modules" / "bucket" / "main.tf"]
-    (_, _, bucket), = [r for r in resources(parsed) if r[0] == "google_storage_bucket"]
+    ((_, _, bucket),) = [r for r in resources(parsed) if r[0] == "google_storage_bucket"]
     assert bucket["uniform_bucket_level_access"] is True
     assert unquote(bucket["public_access_prevention"]) == "enforced"
     assert bucket["versioning"][0]["enabled"] is True
@@ -155,7 +181,12 @@ def test_no_service_account_key_is_created(parsed_tf):
 
 
 def test_the_root_module_only_composes(parsed_tf):
-    root = [(kind, name) for path, parsed in parsed_tf.items() if path.parent == INFRA for kind, name, _ in resources(parsed)]
+    root = [
+        (kind, name)
+        for path, parsed in parsed_tf.items()
+        if path.parent == INFRA
+        for kind, name, _ in resources(parsed)
+    ]
     assert root == [("google_project_service", "required")], "the root module declares modules, not resources"
 
 
@@ -202,7 +233,9 @@ def test_the_outputs_python_reads_are_declared(parsed_tf):
         read |= set(re.findall(r"outputs\w*\s*(?:\[|\.get\()\s*[\"'](\w+)[\"']", path.read_text()))
     assert read <= set(declared), f"not declared in infra/outputs.tf: {sorted(read - set(declared))}"
     tracker_keys = set(re.findall(r"(\w+) = module\.experiment_tracker", declared["tracker"]["value"]))
-    assert set(infra.TRACKER_KEYS) <= tracker_keys, f"tracker output lacks {sorted(set(infra.TRACKER_KEYS) - tracker_keys)}"
+    assert set(infra.TRACKER_KEYS) <= tracker_keys, (
+        f"tracker output lacks {sorted(set(infra.TRACKER_KEYS) - tracker_keys)}"
+    )
 
 
 def test_the_backend_prefix_and_bucket_come_from_edge_yaml(sample_config):

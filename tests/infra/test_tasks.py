@@ -22,8 +22,13 @@ def user_dir(project_root, clean_env, tmp_path):
         (project_root / name).symlink_to(ROOT / name)
     home = tmp_path / "home"
     home.mkdir()
-    env = {**clean_env, "HOME": str(home), "CLOUDSDK_CONFIG": str(home / "gcloud"), "NO_GCE_CHECK": "true",
-           "PATH": f"{INVOKE.parent}:/usr/bin:/bin"}
+    env = {
+        **clean_env,
+        "HOME": str(home),
+        "CLOUDSDK_CONFIG": str(home / "gcloud"),
+        "NO_GCE_CHECK": "true",
+        "PATH": f"{INVOKE.parent}:/usr/bin:/bin",
+    }
     return project_root, env
 
 
@@ -35,8 +40,10 @@ def run(user_dir, *args):
 def test_plan_without_credentials_fails_with_one_clear_line(user_dir):
     result = run(user_dir, "infra.plan", "--target", "gcp")
     assert result.returncode == 1
-    assert result.stderr.strip() == ("no Google Cloud credentials: run `gcloud auth application-default login` "
-                                     "(or set GOOGLE_APPLICATION_CREDENTIALS to a credential file)")
+    assert result.stderr.strip() == (
+        "no Google Cloud credentials: run `gcloud auth application-default login` "
+        "(or set GOOGLE_APPLICATION_CREDENTIALS to a credential file)"
+    )
     assert result.stdout == ""
     assert not (user_dir[0] / ".edge" / "infra").exists(), "nothing rendered, terraform never called"
 
@@ -51,8 +58,9 @@ def test_apply_without_credentials_fails_before_asking(user_dir):
 def test_infra_tasks_refuse_the_twin(user_dir):
     result = run(user_dir, "infra.plan", "--target", "twin")
     assert result.returncode == 1
-    assert result.stderr.strip() == ("infra tasks manage Google Cloud and target is 'twin': "
-                                     "pass --target gcp (the twin needs no Terraform)")
+    assert result.stderr.strip() == (
+        "infra tasks manage Google Cloud and target is 'twin': pass --target gcp (the twin needs no Terraform)"
+    )
 
 
 def test_a_broken_edge_yaml_is_one_line_too(user_dir):

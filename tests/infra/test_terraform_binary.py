@@ -19,15 +19,20 @@ FIXTURE = Path(__file__).parent / "fixtures" / "local_module"
 
 def test_infra_is_formatted_by_terraform_fmt(embedded_terraform, terraform_env):
     """Real binary: `terraform fmt -check -recursive infra/` (run `terraform fmt -recursive infra` to fix)."""
-    result = subprocess.run([str(embedded_terraform), "fmt", "-check", "-recursive", "-list=true", str(INFRA)],
-                            capture_output=True, text=True, env={**terraform_env, "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [str(embedded_terraform), "fmt", "-check", "-recursive", "-list=true", str(INFRA)],
+        capture_output=True,
+        text=True,
+        env={**terraform_env, "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, f"not formatted: {result.stdout.split()} {result.stderr[-500:]}"
 
 
 def test_the_launcher_runs_the_embedded_terraform(embedded_terraform, terraform_env):
     """Real binary: the launcher edge writes for python-terraform answers `terraform version`."""
-    result = subprocess.run([str(embedded_terraform), "version", "-json"], capture_output=True, text=True,
-                            env=terraform_env)
+    result = subprocess.run(
+        [str(embedded_terraform), "version", "-json"], capture_output=True, text=True, env=terraform_env
+    )
     assert result.returncode == 0
     version = tuple(int(part) for part in json.loads(result.stdout)["terraform_version"].split(".")[:2])
     assert version >= (1, 9), "infra/ needs Terraform 1.9 or newer"
@@ -52,8 +57,13 @@ def local_ws(tmp_path, embedded_terraform, terraform_env) -> infra.Workspace:
     backend in tmp, and its tfvars written."""
     module = tmp_path / "module"
     shutil.copytree(FIXTURE, module)
-    ws = infra.Workspace(module=module, work=tmp_path / "work", executable=str(embedded_terraform),
-                         backend={"path": str(tmp_path / "state" / "terraform.tfstate")}, env=terraform_env)
+    ws = infra.Workspace(
+        module=module,
+        work=tmp_path / "work",
+        executable=str(embedded_terraform),
+        backend={"path": str(tmp_path / "state" / "terraform.tfstate")},
+        env=terraform_env,
+    )
     ws.work.mkdir()
     ws.tfvars.write_text(json.dumps({"bucket": "edge-sample-bucket", "models": {"fashion": {"endpoint": "fashion"}}}))
     return ws

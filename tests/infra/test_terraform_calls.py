@@ -16,6 +16,7 @@ from edge import infra
 @pytest.fixture
 def ws(sample_config, standin):
     """The workspace of the sample project's infra/, with the stand-in as terraform."""
+
     def make():
         return standin.workspace(infra.workspace(sample_config))
 
@@ -34,8 +35,15 @@ def test_init_passes_the_gcs_backend_settings_from_edge_yaml(ws, standin, sample
     infra.terraform_init(ws())
     (call,) = standin.calls
     root = sample_config.root.resolve()
-    assert call["argv"] == ["init", "-no-color", "-input=false", "-reconfigure", "-backend=true",
-                            "-backend-config=bucket=edge-sample-bucket", "-backend-config=prefix=terraform/state"]
+    assert call["argv"] == [
+        "init",
+        "-no-color",
+        "-input=false",
+        "-reconfigure",
+        "-backend=true",
+        "-backend-config=bucket=edge-sample-bucket",
+        "-backend-config=prefix=terraform/state",
+    ]
     assert call["cwd"] == str((root / "infra").resolve())
     assert call["TF_DATA_DIR"] == str(root / ".edge" / "infra" / "terraform")
 
@@ -46,8 +54,14 @@ def test_plan_uses_the_rendered_var_file_and_saves_the_plan(ws, standin):
     workspace = ws()
     assert infra.terraform_plan(workspace) is True
     (call,) = standin.calls
-    assert call["argv"] == ["plan", "-no-color", "-input=false", "-detailed-exitcode",
-                            f"-var-file={workspace.tfvars}", f"-out={workspace.plan_file}"]
+    assert call["argv"] == [
+        "plan",
+        "-no-color",
+        "-input=false",
+        "-detailed-exitcode",
+        f"-var-file={workspace.tfvars}",
+        f"-out={workspace.plan_file}",
+    ]
 
 
 def test_plan_without_changes_returns_false(ws, standin):
@@ -75,25 +89,40 @@ def test_apply_applies_the_saved_plan_without_variables(ws, standin):
 
 def test_init_errors_become_one_line(ws, standin):
     """Stand-in: terraform's boxed error message reduced to its first Error line."""
-    standin.reply("init", code=1, stderr=(
-        "\n╷\n│ Error: Failed to get existing workspaces: querying Cloud Storage failed: storage: bucket doesn't exist\n"
-        "│ \n│ \n╵\n\n"))
+    standin.reply(
+        "init",
+        code=1,
+        stderr=(
+            "\n╷\n│ Error: Failed to get existing workspaces: querying Cloud Storage failed: "
+            "storage: bucket doesn't exist\n"
+            "│ \n│ \n╵\n\n"
+        ),
+    )
     with pytest.raises(infra.InfraError) as error:
         infra.terraform_init(ws())
     message = str(error.value)
     assert "\n" not in message
-    assert message == ("terraform init failed (exit 1): Failed to get existing workspaces: "
-                       "querying Cloud Storage failed: storage: bucket doesn't exist")
+    assert message == (
+        "terraform init failed (exit 1): Failed to get existing workspaces: "
+        "querying Cloud Storage failed: storage: bucket doesn't exist"
+    )
 
 
 def test_outputs_are_parsed_into_names_and_values(ws, standin):
     """Stand-in: canned `terraform output -json` (the shape Terraform prints)."""
-    printed = {"bucket": {"sensitive": False, "type": "string", "value": "edge-sample-bucket"},
-               "endpoints": {"sensitive": False, "type": ["map", "string"],
-                             "value": {"fashion": "projects/p/locations/europe-west4/endpoints/1234567890"}}}
+    printed = {
+        "bucket": {"sensitive": False, "type": "string", "value": "edge-sample-bucket"},
+        "endpoints": {
+            "sensitive": False,
+            "type": ["map", "string"],
+            "value": {"fashion": "projects/p/locations/europe-west4/endpoints/1234567890"},
+        },
+    }
     standin.reply("output", stdout=json.dumps(printed))
-    assert infra.read_outputs(ws()) == {"bucket": "edge-sample-bucket",
-                                        "endpoints": {"fashion": "projects/p/locations/europe-west4/endpoints/1234567890"}}
+    assert infra.read_outputs(ws()) == {
+        "bucket": "edge-sample-bucket",
+        "endpoints": {"fashion": "projects/p/locations/europe-west4/endpoints/1234567890"},
+    }
     assert standin.calls[0]["argv"] == ["output", "-json"]
 
 
@@ -132,8 +161,13 @@ def test_destroy_keeps_the_bucket_out_of_it(sample_config, standin, monkeypatch,
     monkeypatch.setattr(infra, "workspace", lambda config, _real=infra.workspace: standin.workspace(_real(config)))
     infra.destroy_infra(sample_config, lambda: True, echo=lambda line: None)
     argvs = [call["argv"] for call in standin.calls]
-    assert [argv[:2] for argv in argvs] == [["init", "-no-color"], ["state", "list"], ["state", "rm"],
-                                            ["plan", "-no-color"], ["apply", "-no-color"]]
+    assert [argv[:2] for argv in argvs] == [
+        ["init", "-no-color"],
+        ["state", "list"],
+        ["state", "rm"],
+        ["plan", "-no-color"],
+        ["apply", "-no-color"],
+    ]
     assert argvs[2][-1] == infra.BUCKET_ADDRESS
     assert "-destroy" in argvs[3]
 
@@ -159,10 +193,17 @@ def test_without_terraform_on_path_the_embedded_one_is_used(tmp_path, monkeypatc
 def test_dashboard_instructions_name_the_tunnel_and_the_url(sample_config):
     """No terraform runs: instructions from Terraform's `tracker` output, and derived from edge.yaml."""
     text = infra.dashboard_instructions(sample_config)
-    assert ("gcloud compute start-iap-tunnel edge-tracker 8080 --local-host-port=localhost:8081 "
-            "--zone europe-west4-a --project edge-sample-project") in text
+    assert (
+        "gcloud compute start-iap-tunnel edge-tracker 8080 --local-host-port=localhost:8081 "
+        "--zone europe-west4-a --project edge-sample-project"
+    ) in text
     assert "http://localhost:8081" in text
     assert "gcloud secrets versions access latest --secret edge-omniboard-password" in text
-    tracker = {"instance": "x-tracker", "zone": "europe-west4-c", "omniboard_port": 8080, "omniboard_user": "edge",
-               "omniboard_password_secret": "x-omniboard-password"}
+    tracker = {
+        "instance": "x-tracker",
+        "zone": "europe-west4-c",
+        "omniboard_port": 8080,
+        "omniboard_user": "edge",
+        "omniboard_password_secret": "x-omniboard-password",
+    }
     assert "start-iap-tunnel x-tracker 8080" in infra.dashboard_instructions(sample_config, tracker)

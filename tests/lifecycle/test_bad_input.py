@@ -23,17 +23,27 @@ def one_line_error(result) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("text, words", [
-    ("target: twin\nproject: [unclosed\n", "not valid YAML at line"),
-    ("- a list\n", "must be a YAML mapping"),
-    ("target: moon\nproject: edge-test\nregion: us-central1\nbucket: edge-b\nmodels: {fashion: {}}\n",
-     "target must be one of"),
-    ("target: twin\nproject: Bad_Project\nregion: us-central1\nbucket: edge-b\nmodels: {fashion: {}}\n",
-     "project must be"),
-    ("target: twin\nproject: edge-test\nregion: us-central1\nbucket: edge-b\n", "missing field 'models'"),
-    ("target: twin\nproject: edge-test\nregion: us-central1\nbucket: edge-b\nmodels: {fashion: {serving: "
-     "{min_replicas: two}}}\n", "min_replicas must be a int"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("target: twin\nproject: [unclosed\n", "not valid YAML at line"),
+        ("- a list\n", "must be a YAML mapping"),
+        (
+            "target: moon\nproject: edge-test\nregion: us-central1\nbucket: edge-b\nmodels: {fashion: {}}\n",
+            "target must be one of",
+        ),
+        (
+            "target: twin\nproject: Bad_Project\nregion: us-central1\nbucket: edge-b\nmodels: {fashion: {}}\n",
+            "project must be",
+        ),
+        ("target: twin\nproject: edge-test\nregion: us-central1\nbucket: edge-b\n", "missing field 'models'"),
+        (
+            "target: twin\nproject: edge-test\nregion: us-central1\nbucket: edge-b\nmodels: {fashion: {serving: "
+            "{min_replicas: two}}}\n",
+            "min_replicas must be a int",
+        ),
+    ],
+)
 def test_a_malformed_edge_yaml_is_one_line(repo, text, words):
     (repo / "edge.yaml").write_text(text)
     assert words in one_line_error(invoke(repo, "status"))

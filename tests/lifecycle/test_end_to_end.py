@@ -81,8 +81,9 @@ def test_train_records_a_sacred_run_with_per_epoch_metrics(user_repo, trained):
 
 
 def test_dvc_metrics_show_reads_the_train_stage_metrics(user_repo, trained):
-    shown = subprocess.run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], cwd=user_repo,
-                           capture_output=True, text=True)
+    shown = subprocess.run(
+        [sys.executable, "-m", "dvc", "metrics", "show", "--json"], cwd=user_repo, capture_output=True, text=True
+    )
     assert "accuracy" in shown.stdout, shown.stderr
 
 
@@ -118,15 +119,19 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 def test_an_unknown_version_is_one_line_and_changes_nothing(user_repo, project, trained):
     before = project.state.read()[0]
     assert "has no version '99' in the registry (versions: 1)" in one_line_error(
-        invoke(user_repo, "deploy", "--version", "99"))
+        invoke(user_repo, "deploy", "--version", "99")
+    )
     assert project.state.read()[0] == before
 
 
-@pytest.mark.parametrize("payload, words", [
-    ('{"instances": [[1, 2, 3]]}', "shape"),
-    ('{"instances": "nope"}', "must be"),
-    ("not json", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "payload, words",
+    [
+        ('{"instances": [[1, 2, 3]]}', "shape"),
+        ('{"instances": "nope"}', "must be"),
+        ("not json", "not valid JSON"),
+    ],
+)
 def test_a_bad_payload_is_one_line(user_repo, trained, tmp_path, payload, words):
     path = tmp_path / "payload.json"
     path.write_text(payload)
@@ -172,8 +177,16 @@ def test_rollback_returns_to_the_previous_version(user_repo, project):
 
 
 def test_two_concurrent_deploys_leave_a_consistent_state(user_repo, project):
-    runs = [subprocess.Popen([sys.executable, "-m", "invoke", "deploy", "--version", "2"], cwd=user_repo,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "invoke", "deploy", "--version", "2"],
+            cwd=user_repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [(r.wait(timeout=600), *r.communicate()) for r in runs]
     codes = sorted(code for code, _, _ in results)
     assert codes[0] == 0
@@ -201,8 +214,14 @@ def test_ctrl_c_during_train_leaves_no_lock_and_no_new_version(user_repo, projec
     commit(user_repo, "a run to interrupt")
     before = registry_versions(project)
     vertex = project.vertex()
-    train = subprocess.Popen([sys.executable, "-m", "invoke", "train"], cwd=user_repo, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    train = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "train"],
+        cwd=user_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while not any(j.state.name == "JOB_STATE_RUNNING" for j in vertex.CustomJob.list()):
         assert train.poll() is None and time.monotonic() < deadline, "the training job never started running"
@@ -221,7 +240,8 @@ def test_ctrl_c_during_train_leaves_no_lock_and_no_new_version(user_repo, projec
 
 def test_a_lock_left_by_a_dead_command_blocks_until_force_unlock(user_repo, project):
     project.state.bucket.blob("edge/lock.json").upload_from_string(
-        json.dumps({"owner": "ghost@elsewhere", "pid": 1, "command": "deploy fashion", "created": time.time()}))
+        json.dumps({"owner": "ghost@elsewhere", "pid": 1, "command": "deploy fashion", "created": time.time()})
+    )
     refused = invoke(user_repo, "deploy")
     assert refused.returncode == 1
     assert "ghost@elsewhere (deploy fashion)" in refused.stderr

@@ -12,8 +12,9 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def line_job(vertex, *args, name="train-line"):
-    return vertex.CustomJob.from_local_script(display_name=name, script_path=str(TRAIN_LINE),
-                                              container_uri=TRAINING_IMAGE, args=list(args))
+    return vertex.CustomJob.from_local_script(
+        display_name=name, script_path=str(TRAIN_LINE), container_uri=TRAINING_IMAGE, args=list(args)
+    )
 
 
 def wait_for_state(job, states, timeout=120.0):
@@ -47,8 +48,13 @@ def test_cancel_ends_the_process_group_and_the_job_is_cancelled(vertex, twin):
 def test_a_container_job_fails_with_the_reason(vertex):
     job = vertex.CustomJob(
         display_name="container",
-        worker_pool_specs=[{"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1,
-                            "container_spec": {"image_uri": "europe-docker.pkg.dev/p/r/trainer:1"}}],
+        worker_pool_specs=[
+            {
+                "machine_spec": {"machine_type": "n1-standard-4"},
+                "replica_count": 1,
+                "container_spec": {"image_uri": "europe-docker.pkg.dev/p/r/trainer:1"},
+            }
+        ],
     )
     job.submit()
     wait_for_state(job, {"JOB_STATE_FAILED", "JOB_STATE_SUCCEEDED"})

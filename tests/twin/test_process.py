@@ -21,8 +21,14 @@ pytestmark = pytest.mark.timeout(400)
 
 
 def invoke(edge_home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "EDGE_HOME": str(edge_home)}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "EDGE_HOME": str(edge_home)},
+        timeout=120,
+    )
 
 
 def pid_alive(pid: int) -> bool:
@@ -90,7 +96,8 @@ def test_status_shows_ports_and_env_prints_exports(edge_home):
 
 
 def test_a_twin_killed_during_a_job_fails_the_job_and_keeps_everything_else(
-        edge_home, own_vertex, bucket, line_model_uri):
+    edge_home, own_vertex, bucket, line_model_uri
+):
     aiplatform, own_bucket = own_vertex
     prefix = line_model_uri.removeprefix(f"gs://{bucket.name}/")
     copy_tree(bucket, prefix, own_bucket)
@@ -98,8 +105,9 @@ def test_a_twin_killed_during_a_job_fails_the_job_and_keeps_everything_else(
     endpoint = aiplatform.Endpoint.create(display_name="survivor")
     endpoint.deploy(model, machine_type="n1-standard-2")
     assert endpoint.predict(instances=[[1.0]]).predictions
-    job = aiplatform.CustomJob.from_local_script(display_name="interrupted", script_path=str(TRAIN_LINE),
-                                                 container_uri=TRAINING_IMAGE, args=["--sleep", "300"])
+    job = aiplatform.CustomJob.from_local_script(
+        display_name="interrupted", script_path=str(TRAIN_LINE), container_uri=TRAINING_IMAGE, args=["--sleep", "300"]
+    )
     job.submit()
     while job.state.name != "JOB_STATE_RUNNING":
         time.sleep(0.2)

@@ -10,13 +10,11 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edge.twin.vertex.serving import (MAX_BODY_BYTES, PROJECT_ROOT, start_model_server,
-                                      stop_model_server)
+from edge.twin.vertex.serving import MAX_BODY_BYTES, PROJECT_ROOT, start_model_server, stop_model_server
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -51,8 +49,7 @@ def scorer_dir(tmp_path_factory, tf):
     (total float32, sign string); a negative offset fails an assertion in the model."""
 
     class Scorer(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32),
-                                      tf.TensorSpec([None], tf.int32)])
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32), tf.TensorSpec([None], tf.int32)])
         def serve(self, features, offset):
             tf.debugging.assert_non_negative(offset, message="offset must be >= 0")
             total = tf.reduce_sum(features, axis=1) + tf.cast(offset, tf.float32)
@@ -68,8 +65,7 @@ def scorer_dir(tmp_path_factory, tf):
 def image_port(image_model, tmp_path_factory):
     """Port of a model server for image_model, with small instance and batch limits."""
     log = tmp_path_factory.mktemp("image_server") / "server.log"
-    proc, port = start_model_server(image_model[1], log, max_instances=MAX_INSTANCES,
-                                    max_batch=MAX_BATCH)
+    proc, port = start_model_server(image_model[1], log, max_instances=MAX_INSTANCES, max_batch=MAX_BATCH)
     yield port
     stop_model_server(proc)
 
@@ -130,9 +126,9 @@ def test_a_request_with_three_instances_gets_three_predictions(image_port, image
 
 def test_a_request_larger_than_the_batch_limit_is_answered_in_full(image_port, images):
     x, expected = images
-    status, payload = predict(image_port, x[:MAX_BATCH + 2].tolist())
+    status, payload = predict(image_port, x[: MAX_BATCH + 2].tolist())
     assert status == 200, payload
-    assert np.allclose(payload["predictions"], expected[:MAX_BATCH + 2], atol=1e-6)
+    assert np.allclose(payload["predictions"], expected[: MAX_BATCH + 2], atol=1e-6)
 
 
 def test_an_instance_may_be_an_object_keyed_by_the_input_name(image_port, image_model, images):
@@ -152,22 +148,25 @@ BAD_REQUESTS = {
     "empty instances": (b'{"instances": []}', ["'instances' is empty"]),
     "NaN": (b'{"instances": [[NaN]]}', ["NaN"]),
     "Infinity": (b'{"instances": [[-Infinity]]}', ["Infinity"]),
-    "wrong shape": (json.dumps({"instances": [PIXELS, PIXELS[:-1]]}).encode(),
-                    ["instance 1", "expected shape [784]", "got [783]"]),
-    "object with an unknown key": (json.dumps({"instances": [{"pixels": PIXELS}]}).encode(),
-                                   ["instance 0", "keys pixels", "one input"]),
-    "wrong type": (json.dumps({"instances": [["a"] * 784]}).encode(),
-                   ["instance 0", "float32", "strings"]),
-    "out of float32 range": (json.dumps({"instances": [[1e39] * 784]}).encode(),
-                             ["instance 0", "out of range"]),
-    "too many instances": (json.dumps({"instances": [PIXELS] * (MAX_INSTANCES + 1)}).encode(),
-                           [f"{MAX_INSTANCES + 1} instances", f"at most {MAX_INSTANCES}"]),
+    "wrong shape": (
+        json.dumps({"instances": [PIXELS, PIXELS[:-1]]}).encode(),
+        ["instance 1", "expected shape [784]", "got [783]"],
+    ),
+    "object with an unknown key": (
+        json.dumps({"instances": [{"pixels": PIXELS}]}).encode(),
+        ["instance 0", "keys pixels", "one input"],
+    ),
+    "wrong type": (json.dumps({"instances": [["a"] * 784]}).encode(), ["instance 0", "float32", "strings"]),
+    "out of float32 range": (json.dumps({"instances": [[1e39] * 784]}).encode(), ["instance 0", "out of range"]),
+    "too many instances": (
+        json.dumps({"instances": [PIXELS] * (MAX_INSTANCES + 1)}).encode(),
+        [f"{MAX_INSTANCES + 1} instances", f"at most {MAX_INSTANCES}"],
+    ),
 }
 
 
 @pytest.mark.parametrize("case", BAD_REQUESTS, ids=list(BAD_REQUESTS))
-def test_a_bad_request_gets_400_naming_the_problem_and_the_server_keeps_serving(
-        image_port, images, case):
+def test_a_bad_request_gets_400_naming_the_problem_and_the_server_keeps_serving(image_port, images, case):
     body, words = BAD_REQUESTS[case]
     status, payload = call(image_port, "POST", "/predict", body)
     assert status == 400, payload
@@ -228,8 +227,7 @@ def test_sixteen_concurrent_clients_each_get_their_own_predictions(image_port, i
             connection.request("POST", "/predict", body)
             response = connection.getresponse()
             payload = json.loads(response.read())
-            if response.status != 200 or not np.allclose(payload["predictions"], expected[i:i + 1],
-                                                          atol=1e-6):
+            if response.status != 200 or not np.allclose(payload["predictions"], expected[i : i + 1], atol=1e-6):
                 wrong.append(f"client {i}: {response.status} {payload}")
         connection.close()
 
@@ -242,11 +240,11 @@ def test_sixteen_concurrent_clients_each_get_their_own_predictions(image_port, i
 
 
 def test_a_model_with_two_inputs_takes_objects_and_answers_an_object_per_row(scorer_port):
-    status, payload = predict(scorer_port, [{"features": [1, 2, 3.5], "offset": 1},
-                                            {"features": [-5, 0, 0], "offset": 0}])
+    status, payload = predict(
+        scorer_port, [{"features": [1, 2, 3.5], "offset": 1}, {"features": [-5, 0, 0], "offset": 0}]
+    )
     assert status == 200, payload
-    assert payload["predictions"] == [{"total": 7.5, "sign": "positive"},
-                                      {"total": -5.0, "sign": "negative"}]
+    assert payload["predictions"] == [{"total": 7.5, "sign": "positive"}, {"total": -5.0, "sign": "negative"}]
 
 
 def test_an_instance_missing_an_input_gets_400_naming_it(scorer_port):
@@ -275,9 +273,12 @@ def cli_server(scorer_dir, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(PROJECT_ROOT))
     with open(tmp_path / "stderr.log", "wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "edge.twin.vertex.serving", "--model-dir", str(scorer_dir),
-             "--port", "0"],
-            stdout=subprocess.PIPE, stderr=stderr, env=env, start_new_session=True)
+            [sys.executable, "-m", "edge.twin.vertex.serving", "--model-dir", str(scorer_dir), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            start_new_session=True,
+        )
     try:
         line = proc.stdout.readline().decode()
         assert line.startswith("LISTENING "), (tmp_path / "stderr.log").read_text()
@@ -300,8 +301,6 @@ def test_start_model_server_raises_with_the_log_tail_when_there_is_no_saved_mode
 
 
 def test_importing_the_module_does_not_import_tensorflow_or_numpy():
-    code = ("import sys, edge.twin.vertex.serving; "
-            "print(sorted({'tensorflow', 'numpy'} & set(sys.modules)))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=PROJECT_ROOT, check=True)
+    code = "import sys, edge.twin.vertex.serving; print(sorted({'tensorflow', 'numpy'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True)
     assert result.stdout.strip() == "[]"

@@ -68,9 +68,7 @@ def test_resumable_upload_with_a_stale_generation_is_rejected(bucket, blob):
 
 
 def test_resumable_upload_is_rejected_if_the_object_changes_before_it_completes(bucket, blob):
-    session_url = bucket.blob(blob.name).create_resumable_upload_session(
-        if_generation_match=blob.generation
-    )
+    session_url = bucket.blob(blob.name).create_resumable_upload_session(if_generation_match=blob.generation)
     bucket.blob(blob.name).upload_from_string(b"written meanwhile")
 
     response = requests.put(session_url, data=b"late", timeout=10)
@@ -237,9 +235,7 @@ def test_concurrent_read_modify_writes_lose_no_update(client, bucket):
             for attempt in range(1000):
                 n = json.loads(blob.download_as_bytes())["n"]
                 try:
-                    blob.upload_from_string(
-                        json.dumps({"n": n + 1}), if_generation_match=blob.generation
-                    )
+                    blob.upload_from_string(json.dumps({"n": n + 1}), if_generation_match=blob.generation)
                     break
                 except PreconditionFailed:
                     time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
@@ -275,9 +271,7 @@ def gcsfs_filesystem(storage_server, monkeypatch):
     monkeypatch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
     import gcsfs.core
 
-    return gcsfs.core.GCSFileSystem(
-        endpoint_url=storage_server.url, token="anon", skip_instance_cache=True
-    )
+    return gcsfs.core.GCSFileSystem(endpoint_url=storage_server.url, token="anon", skip_instance_cache=True)
 
 
 def test_gcsfs_puts_lists_and_gets_a_file(gcsfs_filesystem, bucket, tmp_path):

@@ -15,9 +15,14 @@ def line_versions(session_vertex, line_model_uri):
     """Two versions of one registry entry: 1 (default) and 2 (alias `candidate`)."""
     vertex = session_vertex
     first = upload_line_model(vertex, line_model_uri, labels={"git_commit": "abc123", "data": "v1"})
-    second = upload_line_model(vertex, line_model_uri, parent_model=first.resource_name,
-                               version_aliases=["candidate"], is_default_version=False,
-                               labels={"git_commit": "def456", "data": "v2"})
+    second = upload_line_model(
+        vertex,
+        line_model_uri,
+        parent_model=first.resource_name,
+        version_aliases=["candidate"],
+        is_default_version=False,
+        labels={"git_commit": "def456", "data": "v2"},
+    )
     return first, second
 
 
@@ -90,8 +95,9 @@ def test_endpoint_delete_is_refused_while_models_are_deployed(endpoint):
 
 
 def test_traffic_split_50_50_serves_both_versions(vertex, endpoint, line_versions):
-    endpoint.deploy(vertex.Model(f"{line_versions[0].resource_name}@2"), machine_type="n1-standard-2",
-                    traffic_percentage=50)
+    endpoint.deploy(
+        vertex.Model(f"{line_versions[0].resource_name}@2"), machine_type="n1-standard-2", traffic_percentage=50
+    )
     endpoint._sync_gca_resource()
     assert sorted(endpoint.traffic_split.values()) == [50, 50]
     served = {endpoint.predict(instances=[[1.0]]).model_version_id for _ in range(40)}

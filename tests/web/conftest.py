@@ -20,8 +20,7 @@ from PIL import Image
 
 from edge.project import open_project
 from edge.twin import process
-from tests.support import copy_project, invoke
-from tests.support import ROOT
+from tests.support import ROOT, copy_project, invoke
 
 sys.path.insert(0, str(ROOT / "services" / "fashion-web"))
 
@@ -50,10 +49,12 @@ def test_images() -> tuple[np.ndarray, np.ndarray]:
     """The first ten Fashion-MNIST test images (10x784 uint8) and labels, from Debian's dataset-fashion-mnist."""
     images, labels = DATASET / "t10k-images-idx3-ubyte.gz", DATASET / "t10k-labels-idx1-ubyte.gz"
     if not images.exists():
-        pytest.fail(f"{images} is missing: ./edge.sh installs Debian's dataset-fashion-mnist "
-                    "(or apt-get install dataset-fashion-mnist)")
+        pytest.fail(
+            f"{images} is missing: ./edge.sh installs Debian's dataset-fashion-mnist "
+            "(or apt-get install dataset-fashion-mnist)"
+        )
     with gzip.open(images) as f:
-        pixels = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[:10 * 784].reshape(10, 784)
+        pixels = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[: 10 * 784].reshape(10, 784)
     with gzip.open(labels) as f:
         return pixels, np.frombuffer(f.read(), dtype=np.uint8, offset=8)[:10]
 
@@ -95,9 +96,14 @@ def web_serve(repo: Path):
     """`invoke web.serve` in `repo` on a free port (127.0.0.1), as a user runs it; yields the base URL."""
     port = free_port()
     log = tempfile.TemporaryFile(mode="w+")
-    server = subprocess.Popen([sys.executable, "-m", "invoke", "web.serve", "--port", str(port)], cwd=repo,
-                              stdout=log, stderr=subprocess.STDOUT, text=True,
-                              env={**os.environ, "EDGE_HOME": str(repo / ".edge")})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "web.serve", "--port", str(port)],
+        cwd=repo,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "EDGE_HOME": str(repo / ".edge")},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

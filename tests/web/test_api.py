@@ -44,7 +44,7 @@ def test_the_page_offers_upload_and_drawing_with_no_outside_resources(tmp_path):
 
 def test_a_png_of_a_test_image_classifies_like_its_raw_pixels(client, test_images, raw_predictions):
     pixels, labels = test_images
-    for image, raw in zip(pixels[:3], raw_predictions):
+    for image, raw in zip(pixels[:3], raw_predictions, strict=False):
         response = client.post("/api/classify", files={"image": ("garment.png", png_bytes(image), "image/png")})
         assert response.status_code == 200, response.text
         answer = response.json()
@@ -52,7 +52,7 @@ def test_a_png_of_a_test_image_classifies_like_its_raw_pixels(client, test_image
         assert answer["class_name"] == CLASS_NAMES[raw["class_id"]]
         assert len(answer["probabilities"]) == 10 and answer["probability"] == max(answer["probabilities"])
         assert answer["model_version"]
-    assert any(raw["class_id"] == label for raw, label in zip(raw_predictions, labels[:3]))
+    assert any(raw["class_id"] == label for raw, label in zip(raw_predictions, labels[:3], strict=False))
 
 
 def test_json_pixels_and_a_raw_png_body_answer_like_an_upload(client, test_images, raw_predictions):

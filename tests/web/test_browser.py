@@ -14,8 +14,14 @@ from tests.web.conftest import png_bytes, web_serve
 
 pytestmark = pytest.mark.timeout(900)
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SCREENSHOT = ROOT / "docs" / "fashion-web.png"
 
 
@@ -48,8 +54,9 @@ def page(browser, site):
     page.close()
 
 
-def test_uploading_a_test_image_shows_its_class_probabilities_and_the_version(page, test_images, raw_predictions,
-                                                                            tmp_path):
+def test_uploading_a_test_image_shows_its_class_probabilities_and_the_version(
+    page, test_images, raw_predictions, tmp_path
+):
     pixels, labels = test_images
     index = next((i for i, raw in enumerate(raw_predictions) if raw["class_id"] == labels[i]), None)
     assert index is not None, f"the model got none of the first three test images right: {raw_predictions}"

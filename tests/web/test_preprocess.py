@@ -21,7 +21,9 @@ def encoded(image: Image.Image, format: str, **options) -> bytes:
 def shifted_error(result: np.ndarray, original: np.ndarray) -> float:
     """Mean absolute difference after the best shift of at most one pixel (centring may round differently)."""
     padded = np.pad(original.astype(float), 1)
-    return min(np.abs(result - padded[1 + dy:29 + dy, 1 + dx:29 + dx]).mean() for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    return min(
+        np.abs(result - padded[1 + dy : 29 + dy, 1 + dx : 29 + dx]).mean() for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+    )
 
 
 def test_a_test_image_written_to_png_reads_back_as_its_784_pixels(test_images):
@@ -48,12 +50,15 @@ def test_a_transparent_png_counts_its_transparency_as_background(test_images):
     assert np.abs(result - original).max() <= 1
 
 
-@pytest.mark.parametrize("data, problem", [
-    (b"just some text", "not an image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an image"),
-    (encoded(Image.new("L", (40, 40), 255), "PNG"), "blank"),
-    (encoded(Image.new("L", (40, 40), 0), "GIF"), "unsupported image format GIF"),
-])
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (b"just some text", "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an image"),
+        (encoded(Image.new("L", (40, 40), 255), "PNG"), "blank"),
+        (encoded(Image.new("L", (40, 40), 0), "GIF"), "unsupported image format GIF"),
+    ],
+)
 def test_unusable_bytes_are_refused_with_the_reason(data, problem):
     with pytest.raises(NotAnImage, match=problem):
         image_to_pixels(data)
@@ -70,8 +75,9 @@ def test_an_image_that_decodes_too_large_is_refused():
         image_to_pixels(encoded(Image.new("1", (8000, 8000), 0), "PNG"))  # ~8 KB on disk, 64 megapixels
 
 
-@pytest.mark.parametrize("pixels", [[0] * 783, [0] * 783 + [256], [0] * 783 + [float("nan")], [True] * 784,
-                                    "pixels", [0] * 783 + ["1"]])
+@pytest.mark.parametrize(
+    "pixels", [[0] * 783, [0] * 783 + [256], [0] * 783 + [float("nan")], [True] * 784, "pixels", [0] * 783 + ["1"]]
+)
 def test_json_pixels_must_be_784_numbers_0_to_255(pixels):
     with pytest.raises(NotAnImage, match='"pixels"'):
         validate_pixels(pixels)

@@ -6,10 +6,10 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from copy import deepcopy
 from pathlib import Path
-from typing import Iterator, Optional
 
 from gcp_storage_emulator.exceptions import NotFound
 from gcp_storage_emulator.storage import Storage
@@ -35,17 +35,15 @@ class TwinStorage(Storage):
       changes, so a write costs the same however many objects the bucket holds.
     """
 
-    def __init__(self, data_dir: Path, project_number: Optional[str] = None) -> None:
+    def __init__(self, data_dir: Path, project_number: str | None = None) -> None:
         self.lock = threading.RLock()
-        self._guard: Optional[Preconditions] = None
+        self._guard: Preconditions | None = None
         self._dirty: set = set()
-        self._meta_written: Optional[bytes] = None
+        self._meta_written: bytes | None = None
         super().__init__(data_dir=str(data_dir), project_number=project_number)
-        self._last_generation = max(
-            (int(obj.get("generation") or 0) for obj in self._all_objects()), default=0
-        )
+        self._last_generation = max((int(obj.get("generation") or 0) for obj in self._all_objects()), default=0)
 
-    def live_object(self, bucket_name: str, name: str) -> Optional[dict]:
+    def live_object(self, bucket_name: str, name: str) -> dict | None:
         """The live object's resource (not a copy), or None."""
         return self.objects.get(bucket_name, {}).get(name)
 
@@ -70,9 +68,7 @@ class TwinStorage(Storage):
         file_obj["metageneration"] = "1"
         file_obj["id"] = f"{bucket_name}/{file_name}/{generation}"
         if file_obj.get("mediaLink"):
-            file_obj["mediaLink"] = re.sub(
-                r"generation=\d+", f"generation={generation}", file_obj["mediaLink"]
-            )
+            file_obj["mediaLink"] = re.sub(r"generation=\d+", f"generation={generation}", file_obj["mediaLink"])
         self._dirty.add((bucket_name, file_name))
         super().create_file(bucket_name, file_name, content, file_obj, file_id)
 

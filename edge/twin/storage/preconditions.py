@@ -4,8 +4,8 @@ An object is the emulator's resource dict (``generation`` and ``metageneration``
 strings) or None when no live object exists; a missing object has generation 0.
 """
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Mapping, Optional, Sequence
 
 from gcp_storage_emulator.exceptions import BadRequest
 
@@ -24,15 +24,13 @@ class NotModified(Exception):
 class Preconditions:
     """The four generation preconditions of one request (None = not given)."""
 
-    generation_match: Optional[int] = None
-    generation_not_match: Optional[int] = None
-    metageneration_match: Optional[int] = None
-    metageneration_not_match: Optional[int] = None
+    generation_match: int | None = None
+    generation_not_match: int | None = None
+    metageneration_match: int | None = None
+    metageneration_not_match: int | None = None
 
     @classmethod
-    def from_query(
-        cls, query: Mapping[str, Sequence[str]], source: bool = False
-    ) -> "Preconditions":
+    def from_query(cls, query: Mapping[str, Sequence[str]], source: bool = False) -> "Preconditions":
         """Parse ``ifGenerationMatch``... (or ``ifSourceGenerationMatch``... if source).
 
         Raises BadRequest for a value that is not an integer.
@@ -53,7 +51,7 @@ class Preconditions:
     def __bool__(self) -> bool:
         return any(getattr(self, field.name) is not None for field in fields(self))
 
-    def check(self, obj: Optional[dict], read: bool = False) -> None:
+    def check(self, obj: dict | None, read: bool = False) -> None:
         """Raise PreconditionFailed unless every given precondition holds for obj.
 
         For a read (``read=True``) a failed ``...NotMatch`` raises NotModified instead,
@@ -62,28 +60,17 @@ class Preconditions:
         generation = int(obj["generation"]) if obj else 0
         metageneration = int(obj["metageneration"]) if obj else None
         if self.generation_match is not None and generation != self.generation_match:
+            raise PreconditionFailed(f"ifGenerationMatch={self.generation_match}, generation is {generation}")
+        if self.metageneration_match is not None and (metageneration != self.metageneration_match):
             raise PreconditionFailed(
-                f"ifGenerationMatch={self.generation_match}, generation is {generation}"
-            )
-        if self.metageneration_match is not None and (
-            metageneration != self.metageneration_match
-        ):
-            raise PreconditionFailed(
-                f"ifMetagenerationMatch={self.metageneration_match}, "
-                f"metageneration is {metageneration}"
+                f"ifMetagenerationMatch={self.metageneration_match}, metageneration is {metageneration}"
             )
         not_modified = NotModified if read else PreconditionFailed
-        if self.generation_not_match is not None and (
-            obj is None or generation == self.generation_not_match
-        ):
-            raise not_modified(
-                f"ifGenerationNotMatch={self.generation_not_match}, "
-                f"generation is {generation}"
-            )
+        if self.generation_not_match is not None and (obj is None or generation == self.generation_not_match):
+            raise not_modified(f"ifGenerationNotMatch={self.generation_not_match}, generation is {generation}")
         if self.metageneration_not_match is not None and (
             obj is None or metageneration == self.metageneration_not_match
         ):
             raise not_modified(
-                f"ifMetagenerationNotMatch={self.metageneration_not_match}, "
-                f"metageneration is {metageneration}"
+                f"ifMetagenerationNotMatch={self.metageneration_not_match}, metageneration is {metageneration}"
             )

@@ -10,10 +10,10 @@ import logging
 import re
 import socket
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from gcp_storage_emulator import server as emulator
@@ -36,9 +36,7 @@ HEALTH_PATH = "/_twin/health"
 
 # The emulator's own "/" and "GET /wipe" (wipes everything) are left out.
 _ROUTES = tuple(
-    (re.compile(regex), handlers)
-    for regex, handlers in emulator.HANDLERS
-    if regex not in (r"^/$", r"^/wipe$")
+    (re.compile(regex), handlers) for regex, handlers in emulator.HANDLERS if regex not in (r"^/$", r"^/wipe$")
 )
 _READS = (objects.get, objects.download)
 _COPIES = (objects.copy, objects.rewrite)
@@ -175,7 +173,7 @@ def _error_response(request_handler, exc: Exception, request) -> _Response:
 def _read_body(request: emulator.Request, rfile) -> None:
     """Read and parse the request body now (outside the lock); BadRequest if unparsable."""
     try:
-        request.data
+        _ = request.data
     except ValueError as exc:
         raise BadRequest(f"Invalid request body: {exc}") from None
     if (request.get_header("Transfer-Encoding") or "").lower() == "chunked":
@@ -298,8 +296,8 @@ class StorageServer:
     def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> None:
         self._data_dir = Path(data_dir).resolve()
         self._address = (host, port)
-        self._httpd: Optional[_HTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:

@@ -11,7 +11,7 @@ from edge.twin.errors import InvalidArgument, NotFound
 def split_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("gs://"):
         raise ValueError(f"not a gs:// URI: {uri!r}")
-    bucket, _, path = uri[len("gs://"):].partition("/")
+    bucket, _, path = uri[len("gs://") :].partition("/")
     return bucket, path
 
 
@@ -25,8 +25,9 @@ class Artifacts:
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
-        return storage.Client(project=self.project, credentials=AnonymousCredentials(),
-                              client_options={"api_endpoint": self.storage_url})
+        return storage.Client(
+            project=self.project, credentials=AnonymousCredentials(), client_options={"api_endpoint": self.storage_url}
+        )
 
     def fetch_object(self, uri: str, target: Path) -> None:
         bucket, path = split_uri(uri)
@@ -39,7 +40,7 @@ class Artifacts:
         prefix = prefix.rstrip("/") + "/" if prefix else ""
         count = 0
         for blob in self.client.list_blobs(bucket, prefix=prefix):
-            relative = blob.name[len(prefix):]
+            relative = blob.name[len(prefix) :]
             if not relative or relative.endswith("/"):
                 continue
             destination = (target / relative).resolve()

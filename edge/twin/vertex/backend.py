@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edge.twin import orphans
 from edge.twin.vertex.artifacts import Artifacts
@@ -18,8 +18,14 @@ from edge.twin.vertex.store import Operations, Store
 class VertexBackend:
     """State lives in `home/vertex.json`; job and model-server files under `home/jobs` and `home/deployments`."""
 
-    def __init__(self, home: Path, storage_url: str, client_env: dict[str, str], project: str,
-                 wipe_storage: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        home: Path,
+        storage_url: str,
+        client_env: dict[str, str],
+        project: str,
+        wipe_storage: Callable[[], None] = lambda: None,
+    ):
         self.home = home
         self.wipe_storage = wipe_storage
         home.mkdir(parents=True, exist_ok=True)
@@ -61,11 +67,19 @@ class VertexBackend:
                 "jobs": {state: sum(1 for j in jobs if j["state"] == state) for state in {j["state"] for j in jobs}},
                 "models": len(self.store.collection("models")),
                 "endpoints": [
-                    {"name": e["name"], "displayName": e["displayName"], "trafficSplit": e["trafficSplit"],
-                     "deployedModels": [
-                         {"id": d["id"], "model": f"{d['model']}@{d['modelVersionId']}",
-                          "serving": d["id"] in self.servers.running()}
-                         for d in e["deployedModels"]]}
+                    {
+                        "name": e["name"],
+                        "displayName": e["displayName"],
+                        "trafficSplit": e["trafficSplit"],
+                        "deployedModels": [
+                            {
+                                "id": d["id"],
+                                "model": f"{d['model']}@{d['modelVersionId']}",
+                                "serving": d["id"] in self.servers.running(),
+                            }
+                            for d in e["deployedModels"]
+                        ],
+                    }
                     for e in endpoints
                 ],
             }

@@ -8,8 +8,15 @@ import random
 import re
 import threading
 
-from edge.twin.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge,
-                              TwinError, Unavailable)
+from edge.twin.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PayloadTooLarge,
+    TwinError,
+    Unavailable,
+)
 from edge.twin.vertex import filters
 from edge.twin.vertex.deployments import ModelServers
 from edge.twin.vertex.models import ModelRegistry
@@ -133,8 +140,10 @@ class Endpoints:
             self.models.mark_deployed(f"{version['name']}@{version['versionId']}", name, deployed_model_id)
         op = self.operations.start(name, "DeployModelOperationMetadata")
         threading.Thread(
-            target=self._finish_deploy, args=(op, name, deployed, version["artifactUri"], split),
-            name=f"deploy-{deployed_model_id}", daemon=True,
+            target=self._finish_deploy,
+            args=(op, name, deployed, version["artifactUri"], split),
+            name=f"deploy-{deployed_model_id}",
+            daemon=True,
         ).start()
         return op
 
@@ -232,12 +241,11 @@ class Endpoints:
         with self.store.lock:
             pending = [
                 (d["id"], self.models.resolve(f"{d['model']}@{d['modelVersionId']}")["artifactUri"])
-                for e in self.store.collection("endpoints").values() for d in e["deployedModels"]
+                for e in self.store.collection("endpoints").values()
+                for d in e["deployedModels"]
             ]
         for deployed_model_id, artifact_uri in pending:
-            thread = threading.Thread(
-                target=self._serve_again, args=(deployed_model_id, artifact_uri), daemon=True
-            )
+            thread = threading.Thread(target=self._serve_again, args=(deployed_model_id, artifact_uri), daemon=True)
             thread.start()
             threads.append(thread)
         return threads

@@ -9,8 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edge.twin import orphans
 from edge.twin.errors import FailedPrecondition, InvalidArgument
@@ -30,8 +30,14 @@ class JobFailed(Exception):
 
 
 class CustomJobs:
-    def __init__(self, store: Store, operations: Operations, home: Path,
-                 fetch_object: Callable[[str, Path], None], client_env: dict[str, str]):
+    def __init__(
+        self,
+        store: Store,
+        operations: Operations,
+        home: Path,
+        fetch_object: Callable[[str, Path], None],
+        client_env: dict[str, str],
+    ):
         self.store = store
         self.operations = operations
         self.home = home
@@ -62,8 +68,14 @@ class CustomJobs:
         with self.store.lock:
             name = f"{parent}/customJobs/{self.store.new_id()}"
             stamp = now()
-            job = {**body, "name": name, "state": "JOB_STATE_QUEUED", "createTime": stamp, "updateTime": stamp,
-                   "labels": body.get("labels", {})}
+            job = {
+                **body,
+                "name": name,
+                "state": "JOB_STATE_QUEUED",
+                "createTime": stamp,
+                "updateTime": stamp,
+                "labels": body.get("labels", {}),
+            }
             self.store.collection("customJobs")[name] = job
             self.store.save()
         threading.Thread(target=self._run, args=(name,), name=f"job-{name.rsplit('/', 1)[-1]}", daemon=True).start()
@@ -96,13 +108,15 @@ class CustomJobs:
             for job in self.store.collection("customJobs").values():
                 if job["state"] in ACTIVE:
                     orphans.end_recorded(self.home / job["name"].rsplit("/", 1)[-1] / "job.pid")
-                    self._end(job, "JOB_STATE_FAILED", 13, "The twin stopped while this job was active; submit it again.")
+                    self._end(
+                        job, "JOB_STATE_FAILED", 13, "The twin stopped while this job was active; submit it again."
+                    )
 
     def shutdown(self) -> None:
         with self.store.lock:
             self.closing = True
             running = list(self.processes.items())
-        for name, process in running:
+        for _name, process in running:
             _terminate_group(process, grace=2)
         self.recover()
 
@@ -145,9 +159,13 @@ class CustomJobs:
                         if returncode == 0:
                             self._end(job, "JOB_STATE_SUCCEEDED")
                         else:
-                            self._end(job, "JOB_STATE_FAILED", 3,
-                                      f"The replica workerpool0-0 exited with a non-zero status of {returncode}. "
-                                      f"Last log lines:\n{_tail(log_file)}")
+                            self._end(
+                                job,
+                                "JOB_STATE_FAILED",
+                                3,
+                                f"The replica workerpool0-0 exited with a non-zero status of {returncode}. "
+                                f"Last log lines:\n{_tail(log_file)}",
+                            )
             except JobFailed as exc:
                 self._end(job, "JOB_STATE_FAILED", 3, str(exc))
             except Exception as exc:
@@ -164,13 +182,17 @@ class CustomJobs:
         pools = [p for p in job["jobSpec"]["workerPoolSpecs"] if p]
         replicas = sum(int(p.get("replicaCount", 1)) for p in pools)
         if replicas != 1:
-            raise JobFailed(f"The twin runs single-replica jobs; this job asks for {replicas} replicas. "
-                            "Use --target gcp for distributed training.")
+            raise JobFailed(
+                f"The twin runs single-replica jobs; this job asks for {replicas} replicas. "
+                "Use --target gcp for distributed training."
+            )
         pool = pools[0]
         if "containerSpec" in pool:
-            raise JobFailed(f"The twin cannot run container image {pool['containerSpec'].get('imageUri')!r}: "
-                            "there is no container engine. Submit a pythonPackageSpec job "
-                            "(CustomJob.from_local_script with a prebuilt Vertex image).")
+            raise JobFailed(
+                f"The twin cannot run container image {pool['containerSpec'].get('imageUri')!r}: "
+                "there is no container engine. Submit a pythonPackageSpec job "
+                "(CustomJob.from_local_script with a prebuilt Vertex image)."
+            )
         spec = pool.get("pythonPackageSpec")
         if not spec or not spec.get("pythonModule") or not spec.get("packageUris"):
             raise JobFailed("The worker pool has no pythonPackageSpec with python_module and package_uris.")
@@ -185,18 +207,34 @@ class CustomJobs:
                 raise JobFailed(f"Could not fetch package {uri}: {exc}") from None
             archives.append(str(target))
         with log_file.open("ab") as out:
-            out.write(f"[twin] installing {', '.join(spec['packageUris'])} "
-                      f"(the twin's Python stands in for {spec.get('executorImageUri')})\n".encode())
+            out.write(
+                f"[twin] installing {', '.join(spec['packageUris'])} "
+                f"(the twin's Python stands in for {spec.get('executorImageUri')})\n".encode()
+            )
             out.flush()
             install = subprocess.run(
-                [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                 "--disable-pip-version-check", "--no-warn-script-location", "--target", str(jobdir / "package"),
-                 *archives],
-                stdout=out, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-deps",
+                    "--no-build-isolation",
+                    "--disable-pip-version-check",
+                    "--no-warn-script-location",
+                    "--target",
+                    str(jobdir / "package"),
+                    *archives,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         if install.returncode != 0:
             raise JobFailed(f"Installing the job's package failed. Last log lines:\n{_tail(log_file)}")
-        return [sys.executable, "-u", "-m", spec["pythonModule"], *spec.get("args", [])], self._environment(job, spec, jobdir)
+        return [sys.executable, "-u", "-m", spec["pythonModule"], *spec.get("args", [])], self._environment(
+            job, spec, jobdir
+        )
 
     def _environment(self, job: dict, spec: dict, jobdir: Path) -> dict[str, str]:
         project, location = job["name"].split("/")[1:4:2]
@@ -206,16 +244,30 @@ class CustomJobs:
         base = (job["jobSpec"].get("baseOutputDirectory") or {}).get("outputUriPrefix")
         if base:
             base = base.rstrip("/")
-            env.update(AIP_MODEL_DIR=f"{base}/model/", AIP_CHECKPOINT_DIR=f"{base}/checkpoints/",
-                       AIP_TENSORBOARD_LOG_DIR=f"{base}/logs/")
-        cluster = {"cluster": {"workerpool0": ["localhost:2222"]}, "environment": "cloud",
-                   "task": {"type": "workerpool0", "index": 0}}
+            env.update(
+                AIP_MODEL_DIR=f"{base}/model/",
+                AIP_CHECKPOINT_DIR=f"{base}/checkpoints/",
+                AIP_TENSORBOARD_LOG_DIR=f"{base}/logs/",
+            )
+        cluster = {
+            "cluster": {"workerpool0": ["localhost:2222"]},
+            "environment": "cloud",
+            "task": {"type": "workerpool0", "index": 0},
+        }
         env.update(
             CLOUD_ML_JOB_ID=job["name"].rsplit("/", 1)[-1],
-            CLOUD_ML_JOB=json.dumps({"python_module": spec["pythonModule"], "package_uris": spec["packageUris"],
-                                     "job_args": spec.get("args", [])}),
-            CLOUD_ML_PROJECT_ID=project, CLOUD_ML_REGION=location, GOOGLE_CLOUD_PROJECT=project,
-            CLUSTER_SPEC=json.dumps(cluster), TF_CONFIG=json.dumps(cluster),
+            CLOUD_ML_JOB=json.dumps(
+                {
+                    "python_module": spec["pythonModule"],
+                    "package_uris": spec["packageUris"],
+                    "job_args": spec.get("args", []),
+                }
+            ),
+            CLOUD_ML_PROJECT_ID=project,
+            CLOUD_ML_REGION=location,
+            GOOGLE_CLOUD_PROJECT=project,
+            CLUSTER_SPEC=json.dumps(cluster),
+            TF_CONFIG=json.dumps(cluster),
         )
         env.update({item["name"]: item["value"] for item in spec.get("env", [])})
         return env
@@ -227,8 +279,15 @@ class CustomJobs:
             with self.store.lock:
                 if job["name"] in self.cancelled or self.closing:
                     return -1
-                process = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True)
+                process = subprocess.Popen(
+                    command,
+                    cwd=workdir,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
                 self.processes[job["name"]] = process
                 orphans.record(jobdir / "job.pid", process.pid)
                 self._set(job, "JOB_STATE_RUNNING")

@@ -105,7 +105,9 @@ class ModelRegistry:
             entry["versions"].append(version)
             self.store.save()
         return self.operations.completed(
-            name, "UploadModelOperationMetadata", "UploadModelResponse",
+            name,
+            "UploadModelOperationMetadata",
+            "UploadModelResponse",
             {"model": name, "modelVersionId": version_id},
         )
 

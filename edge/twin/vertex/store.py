@@ -98,8 +98,9 @@ class Operations:
             self.store.save()
         return op
 
-    def finish(self, op: dict, response_type: str | None = None, response: dict | None = None,
-               error: TwinError | None = None) -> dict:
+    def finish(
+        self, op: dict, response_type: str | None = None, response: dict | None = None, error: TwinError | None = None
+    ) -> dict:
         with self.store.lock:
             op["done"] = True
             op["metadata"]["genericMetadata"]["updateTime"] = now()
@@ -112,8 +113,7 @@ class Operations:
             self.store.save()
         return op
 
-    def completed(self, resource: str, metadata_type: str, response_type: str,
-                  response: dict | None = None) -> dict:
+    def completed(self, resource: str, metadata_type: str, response_type: str, response: dict | None = None) -> dict:
         """An operation that is done as soon as it is created."""
         return self.finish(self.start(resource, metadata_type), response_type, response)
 

@@ -21,9 +21,12 @@ from fashion_web.preprocess import ImageRejected, ImageTooLarge, image_to_pixels
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 5 * 1024 * 1024
 IMAGE_TYPES = ("image/png", "image/jpeg")
-PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
-                                           "base-uri 'none'; frame-ancestors 'none'",
-                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 log = logging.getLogger("fashion_web")
 
 
@@ -64,8 +67,13 @@ class ModelClient:
                 raise
             raise unavailable from exc
         row = result["predictions"][0]
-        return {"class_id": row["class_id"], "class_name": row["class_name"], "probability": row["probability"],
-                "probabilities": row["probabilities"], "model_version": result["version"]}
+        return {
+            "class_id": row["class_id"],
+            "class_name": row["class_name"],
+            "probability": row["probability"],
+            "probabilities": row["probabilities"],
+            "model_version": result["version"],
+        }
 
     def _unavailable(self, exc: Exception) -> ModelUnavailable | None:
         """`exc` as ModelUnavailable with a one-line message saying what to run; None when it is a bug."""
@@ -80,8 +88,10 @@ class ModelClient:
         if isinstance(exc, (ConfigError, StateError, TwinProcessError)):
             return ModelUnavailable(str(exc))
         if isinstance(exc, DefaultCredentialsError):
-            return ModelUnavailable("no Google Cloud credentials for the gcp target: run `gcloud auth "
-                                    "application-default login` (on Cloud Run, its service account has them)")
+            return ModelUnavailable(
+                "no Google Cloud credentials for the gcp target: run `gcloud auth "
+                "application-default login` (on Cloud Run, its service account has them)"
+            )
         if isinstance(exc, DeployError):
             message = str(exc)
         elif isinstance(exc, GoogleAPICallError):
@@ -141,8 +151,11 @@ async def _pixels_from(request: Request) -> list:
     elif content_type in IMAGE_TYPES:
         data = await request.body()
     else:
-        raise HTTPException(415, f"unsupported content type {content_type or '(none)'!r}: send multipart/form-data "
-                                 "with an image field, image/png, image/jpeg or application/json")
+        raise HTTPException(
+            415,
+            f"unsupported content type {content_type or '(none)'!r}: send multipart/form-data "
+            "with an image field, image/png, image/jpeg or application/json",
+        )
     return await run_in_threadpool(image_to_pixels, data)
 
 
@@ -154,8 +167,11 @@ def create_app(project_root: Path, target: str | None = None, model: str | None 
     client = ModelClient(project_root, target, model)
     from edge.deploy import CLASS_NAMES
 
-    page = (STATIC / "index.html").read_text().replace(
-        "{{class_names}}", html.escape(json.dumps(list(CLASS_NAMES)), quote=True))
+    page = (
+        (STATIC / "index.html")
+        .read_text()
+        .replace("{{class_names}}", html.escape(json.dumps(list(CLASS_NAMES)), quote=True))
+    )
 
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(page, headers=PAGE_HEADERS)
@@ -182,8 +198,12 @@ def create_app(project_root: Path, target: str | None = None, model: str | None 
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return _error(exc.status_code, exc.detail)
 
-    routes = [Route("/", index), Route("/healthz", healthz), Route("/api/classify", classify, methods=["POST"]),
-              Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/api/classify", classify, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.state.client = client
     return app

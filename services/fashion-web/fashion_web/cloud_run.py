@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 
 from edge.config import Config
+from edge.errors import EdgeError
 
 # An image URI such as us-central1-docker.pkg.dev/PROJECT/edge/fashion-web:SHA (as infra's web_image validation)
 IMAGE = re.compile(r"[a-z0-9.-]+(:[0-9]+)?/[^\s]+")
 
 
-class WebDeployError(RuntimeError):
+class WebDeployError(EdgeError):
     """The rollout could not go on; the message is one line that says what to do."""
 
 
@@ -24,8 +25,9 @@ def roll_out_image(config: Config, image: str, timeout: float = 900) -> dict:
     The service itself (account, env, IAM) is Terraform's (infra/modules/web_service); only the image changes.
     """
     if not IMAGE.fullmatch(image or ""):
-        raise WebDeployError("--image must be an image URI such as "
-                             f"REGION-docker.pkg.dev/PROJECT/REPO/fashion-web:TAG, got {image!r}")
+        raise WebDeployError(
+            f"--image must be an image URI such as REGION-docker.pkg.dev/PROJECT/REPO/fashion-web:TAG, got {image!r}"
+        )
     from google.api_core import exceptions
     from google.auth.exceptions import DefaultCredentialsError
     from google.cloud import run_v2
@@ -37,11 +39,14 @@ def roll_out_image(config: Config, image: str, timeout: float = 900) -> dict:
         service.template.containers[0].image = image
         updated = client.update_service(service=service).result(timeout=timeout)
     except DefaultCredentialsError:
-        raise WebDeployError("no Google Cloud credentials: run `gcloud auth application-default login` "
-                             "(or set GOOGLE_APPLICATION_CREDENTIALS to a credential file)") from None
+        raise WebDeployError(
+            "no Google Cloud credentials: run `gcloud auth application-default login` "
+            "(or set GOOGLE_APPLICATION_CREDENTIALS to a credential file)"
+        ) from None
     except exceptions.NotFound:
-        raise WebDeployError(f"Cloud Run service {name} does not exist: run `invoke init --target gcp` "
-                             "(Terraform creates it)") from None
+        raise WebDeployError(
+            f"Cloud Run service {name} does not exist: run `invoke init --target gcp` (Terraform creates it)"
+        ) from None
     except exceptions.PermissionDenied as exc:
         raise WebDeployError(f"not allowed to update {name}: {exc.message}") from None
     except exceptions.GoogleAPICallError as exc:

@@ -46,8 +46,9 @@ def decode(data: bytes) -> Image.Image:
         raise NotAnImage(f"unsupported image format {image.format}: send a PNG or JPEG")
     width, height = image.size
     if width * height > MAX_PIXELS:
-        raise ImageTooLarge(f"image of {width}x{height} pixels is too large (at most {MAX_PIXELS // 1_000_000} "
-                            "megapixels)")
+        raise ImageTooLarge(
+            f"image of {width}x{height} pixels is too large (at most {MAX_PIXELS // 1_000_000} megapixels)"
+        )
     try:
         if image.format == "JPEG":  # decode at a reduced scale: much faster for phone photos
             image.draft("L", (WORKING_SIDE, WORKING_SIDE))
@@ -86,7 +87,7 @@ def to_model_input(image: Image.Image) -> list[int]:
     if max(pixels.shape) > SIDE:
         rows = np.flatnonzero((pixels > CONTENT_THRESHOLD).any(axis=1))
         cols = np.flatnonzero((pixels > CONTENT_THRESHOLD).any(axis=0))
-        pixels = pixels[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        pixels = pixels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     garment = Image.fromarray(pixels.round().astype(np.uint8), mode="L")
     scale = SIDE / max(garment.size)
     if scale != 1:

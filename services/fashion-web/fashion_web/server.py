@@ -13,5 +13,6 @@ def serve(project_root: Path, target: str | None = None, host: str = "127.0.0.1"
 
     from fashion_web.app import create_app
 
-    uvicorn.run(create_app(project_root, target), host=host, port=port, log_level="info", access_log=False,
-                server_header=False)
+    uvicorn.run(
+        create_app(project_root, target), host=host, port=port, log_level="info", access_log=False, server_header=False
+    )

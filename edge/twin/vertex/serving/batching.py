@@ -6,8 +6,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from edge.twin.vertex.serving.errors import ServingError, first_line
 
@@ -63,9 +64,9 @@ class DynamicBatcher:
         with self._cond:
             self._closed = True
 
-    def predict(self, read: Callable[[], bytes],
-                parse: Callable[[bytes], tuple[dict[str, np.ndarray], int]]
-                ) -> dict[str, np.ndarray]:
+    def predict(
+        self, read: Callable[[], bytes], parse: Callable[[bytes], tuple[dict[str, np.ndarray], int]]
+    ) -> dict[str, np.ndarray]:
         """This request's outputs. `read` gets its body and `parse` (under python_lock)
         turns it into batch arrays; meanwhile the request counts as arriving."""
         with self._cond:
@@ -104,8 +105,7 @@ class DynamicBatcher:
 
     def _wake_leader_if_useful(self) -> None:
         """Notify a leader filling a batch if nothing else is coming, or it is full."""
-        if self._filling is not None and (
-                self._arriving == 0 or self._filling + self._queued >= self._max_batch):
+        if self._filling is not None and (self._arriving == 0 or self._filling + self._queued >= self._max_batch):
             self._cond.notify()
 
     def _lead(self) -> None:
@@ -175,17 +175,16 @@ class DynamicBatcher:
         if len(batch) == 1:
             inputs = batch[0].inputs
         else:
-            inputs = {name: np.concatenate([p.inputs[name] for p in batch])
-                      for name in batch[0].inputs}
+            inputs = {name: np.concatenate([p.inputs[name] for p in batch]) for name in batch[0].inputs}
         started = time.perf_counter()
         outputs = self._run_batch(inputs)
         self.model_seconds += time.perf_counter() - started
         for name, arr in outputs.items():
             if arr.ndim == 0 or arr.shape[0] != total:
-                raise RuntimeError(f"output '{name}' has shape {list(arr.shape)}; expected "
-                                   f"a leading batch dimension of {total}")
+                raise RuntimeError(
+                    f"output '{name}' has shape {list(arr.shape)}; expected a leading batch dimension of {total}"
+                )
         offset = 0
         for pending in batch:
-            pending.outputs = {name: arr[offset:offset + pending.size]
-                               for name, arr in outputs.items()}
+            pending.outputs = {name: arr[offset : offset + pending.size] for name, arr in outputs.items()}
             offset += pending.size

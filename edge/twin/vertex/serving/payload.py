@@ -26,8 +26,15 @@ class InputSpec:
 
 
 _ACCEPTED_KINDS = {"float": "fiu", "int": "iu", "bool": "b"}  # numpy kinds JSON may give
-_KIND_NAMES = {"f": "floats", "i": "integers", "u": "integers", "b": "booleans",
-               "U": "strings", "S": "strings", "O": "nulls, objects or mixed values"}
+_KIND_NAMES = {
+    "f": "floats",
+    "i": "integers",
+    "u": "integers",
+    "b": "booleans",
+    "U": "strings",
+    "S": "strings",
+    "O": "nulls, objects or mixed values",
+}
 
 
 # ---------------------------------------------------------------- JSON
@@ -63,8 +70,7 @@ def decode_body(body: bytes) -> Any:
     try:
         return _DECODER.decode(body.decode("utf-8"))
     except _NonFiniteLiteral as exc:
-        raise ServingError(400, f"request body contains {exc}; JSON numbers must be "
-                                "finite") from None
+        raise ServingError(400, f"request body contains {exc}; JSON numbers must be finite") from None
     except UnicodeDecodeError:
         raise ServingError(400, "request body is not valid UTF-8 JSON") from None
     except ValueError as exc:
@@ -104,7 +110,7 @@ def format_shape(shape: tuple[int | None, ...]) -> str:
 
 
 def _shape_matches(got: tuple[int, ...], expected: tuple[int | None, ...]) -> bool:
-    return len(got) == len(expected) and all(e is None or e == g for g, e in zip(got, expected))
+    return len(got) == len(expected) and all(e is None or e == g for g, e in zip(got, expected, strict=False))
 
 
 def _decode_strings(value: Any, where: str, spec: InputSpec) -> Any:
@@ -118,8 +124,7 @@ def _decode_strings(value: Any, where: str, spec: InputSpec) -> Any:
             return base64.b64decode(value["b64"], validate=True)
         except ValueError:
             raise ServingError(400, f"{where}: 'b64' value is not valid base64") from None
-    raise ServingError(400, f"{where}: expected strings for {spec.dtype_name} input, "
-                            f"got {type(value).__name__}")
+    raise ServingError(400, f"{where}: expected strings for {spec.dtype_name} input, got {type(value).__name__}")
 
 
 def _cast(arr: np.ndarray, spec: InputSpec, where: str) -> np.ndarray:
@@ -136,14 +141,12 @@ def _cast(arr: np.ndarray, spec: InputSpec, where: str) -> np.ndarray:
     with np.errstate(over="ignore"):  # overflow shows up as Infinity, refused below
         cast = arr.astype(spec.dtype, copy=False)
     if spec.kind == "float" and not np.isfinite(cast).all():
-        raise ServingError(400, f"{where}: value is NaN, Infinity or out of range "
-                                f"for {spec.dtype_name}")
+        raise ServingError(400, f"{where}: value is NaN, Infinity or out of range for {spec.dtype_name}")
     return cast
 
 
 def _uneven(where: str, spec: InputSpec) -> ServingError:
-    return ServingError(400, f"{where}: nested lists have uneven lengths; expected shape "
-                             f"{format_shape(spec.shape)}")
+    return ServingError(400, f"{where}: nested lists have uneven lengths; expected shape {format_shape(spec.shape)}")
 
 
 def _instance_array(spec: InputSpec, index: int, value: Any) -> np.ndarray:
@@ -159,8 +162,7 @@ def _instance_array(spec: InputSpec, index: int, value: Any) -> np.ndarray:
     if spec.kind == "string" and not all(isinstance(v, bytes) for v in arr.flat):
         raise _uneven(where, spec)
     if not _shape_matches(arr.shape, spec.shape):
-        raise ServingError(400, f"{where}: expected shape {format_shape(spec.shape)}, "
-                                f"got {format_shape(arr.shape)}")
+        raise ServingError(400, f"{where}: expected shape {format_shape(spec.shape)}, got {format_shape(arr.shape)}")
     return arr if spec.kind == "string" else _cast(arr, spec, where)
 
 
@@ -177,8 +179,11 @@ def stack_input(spec: InputSpec, values: list) -> np.ndarray:
             arr = np.asarray(values)
         except ValueError:
             arr = None
-        if (arr is not None and arr.dtype.kind in _ACCEPTED_KINDS[spec.kind]
-                and _shape_matches(arr.shape[1:], spec.shape)):
+        if (
+            arr is not None
+            and arr.dtype.kind in _ACCEPTED_KINDS[spec.kind]
+            and _shape_matches(arr.shape[1:], spec.shape)
+        ):
             try:
                 return _cast(arr, spec, "")
             except ServingError:
@@ -186,18 +191,21 @@ def stack_input(spec: InputSpec, values: list) -> np.ndarray:
     arrays = [_instance_array(spec, i, v) for i, v in enumerate(values)]
     for i, arr in enumerate(arrays[1:], start=1):
         if arr.shape != arrays[0].shape:
-            raise ServingError(400, f"instance {i}, input '{spec.name}': shape "
-                                    f"{format_shape(arr.shape)} differs from instance 0's "
-                                    f"{format_shape(arrays[0].shape)}")
+            raise ServingError(
+                400,
+                f"instance {i}, input '{spec.name}': shape "
+                f"{format_shape(arr.shape)} differs from instance 0's "
+                f"{format_shape(arrays[0].shape)}",
+            )
     return np.stack(arrays)
 
 
-def parse_instances(payload: Any, inputs: list[InputSpec], max_instances: int
-                    ) -> tuple[dict[str, np.ndarray], int]:
+def parse_instances(payload: Any, inputs: list[InputSpec], max_instances: int) -> tuple[dict[str, np.ndarray], int]:
     """The batch arrays of a decoded predict request, and its number of instances."""
     if not isinstance(payload, dict):
-        raise ServingError(400, "request body must be a JSON object with an 'instances' list, "
-                                f"got {type(payload).__name__}")
+        raise ServingError(
+            400, f"request body must be a JSON object with an 'instances' list, got {type(payload).__name__}"
+        )
     if "instances" not in payload:
         raise ServingError(400, "request body has no 'instances' key")
     instances = payload["instances"]
@@ -206,24 +214,28 @@ def parse_instances(payload: Any, inputs: list[InputSpec], max_instances: int
     if not instances:
         raise ServingError(400, "'instances' is empty; send at least one instance")
     if len(instances) > max_instances:
-        raise ServingError(400, f"request has {len(instances)} instances; at most "
-                                f"{max_instances} instances are allowed per request")
+        raise ServingError(
+            400, f"request has {len(instances)} instances; at most {max_instances} instances are allowed per request"
+        )
     if len(inputs) == 1:
-        return {inputs[0].name: stack_input(inputs[0], _bare_values(instances, inputs[0]))
-                }, len(instances)
+        return {inputs[0].name: stack_input(inputs[0], _bare_values(instances, inputs[0]))}, len(instances)
     names = {spec.name for spec in inputs}
     for i, inst in enumerate(instances):
         if not isinstance(inst, dict):
-            raise ServingError(400, f"instance {i} must be an object keyed by input name "
-                                    f"({', '.join(sorted(names))}): the model has several inputs")
+            raise ServingError(
+                400,
+                f"instance {i} must be an object keyed by input name "
+                f"({', '.join(sorted(names))}): the model has several inputs",
+            )
         if inst.keys() != names:
             missing, unknown = names - inst.keys(), inst.keys() - names
-            problem = (f"is missing input(s) {', '.join(sorted(missing))}" if missing
-                       else f"has unknown input(s) {', '.join(sorted(unknown))}")
-            raise ServingError(400, f"instance {i} {problem}; the model's inputs are "
-                                    f"{', '.join(sorted(names))}")
-    return ({spec.name: stack_input(spec, [inst[spec.name] for inst in instances])
-             for spec in inputs}, len(instances))
+            problem = (
+                f"is missing input(s) {', '.join(sorted(missing))}"
+                if missing
+                else f"has unknown input(s) {', '.join(sorted(unknown))}"
+            )
+            raise ServingError(400, f"instance {i} {problem}; the model's inputs are {', '.join(sorted(names))}")
+    return ({spec.name: stack_input(spec, [inst[spec.name] for inst in instances]) for spec in inputs}, len(instances))
 
 
 def _bare_values(instances: list, spec: InputSpec) -> list:
@@ -236,10 +248,13 @@ def _bare_values(instances: list, spec: InputSpec) -> list:
             values = values if values is not instances else list(instances)
             values[i] = inst[spec.name]
         elif not (spec.kind == "string" and inst.keys() == {"b64"}):
-            raise ServingError(400, f"instance {i} is an object with keys "
-                                    f"{', '.join(sorted(map(str, inst)))}; the model has one "
-                                    f"input, '{spec.name}': send its value, or an object with "
-                                    "that key")
+            raise ServingError(
+                400,
+                f"instance {i} is an object with keys "
+                f"{', '.join(sorted(map(str, inst)))}; the model has one "
+                f"input, '{spec.name}': send its value, or an object with "
+                "that key",
+            )
     return values
 
 

@@ -26,8 +26,10 @@ class SavedModelPredictor:
         self._loaded = tf.saved_model.load(str(model_dir))  # keeps the variables alive
         signatures = self._loaded.signatures
         if "serving_default" not in signatures:
-            raise RuntimeError(f"SavedModel at {model_dir} has no 'serving_default' signature "
-                               f"(it has: {', '.join(signatures) or 'none'})")
+            raise RuntimeError(
+                f"SavedModel at {model_dir} has no 'serving_default' signature "
+                f"(it has: {', '.join(signatures) or 'none'})"
+            )
         self._function = signatures["serving_default"]
         _, specs = self._function.structured_input_signature
         self.inputs = [self._input_spec(name, spec) for name, spec in specs.items()]
@@ -50,17 +52,16 @@ class SavedModelPredictor:
         elif dtype.is_integer:
             kind = "int"
         else:
-            raise RuntimeError(f"input '{name}' has dtype {dtype.name}, which the twin "
-                               "cannot take from JSON")
+            raise RuntimeError(f"input '{name}' has dtype {dtype.name}, which the twin cannot take from JSON")
         if not spec.shape.rank:
-            raise RuntimeError(f"input '{name}' has shape {spec.shape}; the twin needs a known "
-                               "rank with a leading batch dimension")
+            raise RuntimeError(
+                f"input '{name}' has shape {spec.shape}; the twin needs a known rank with a leading batch dimension"
+            )
         shape = tuple(spec.shape.as_list()[1:])
         return InputSpec(name, np.dtype(dtype.as_numpy_dtype), dtype.name, kind, shape)
 
     def describe(self) -> str:
-        inputs = ", ".join(f"{s.name}: {s.dtype_name}{format_shape((None, *s.shape))}"
-                           for s in self.inputs)
+        inputs = ", ".join(f"{s.name}: {s.dtype_name}{format_shape((None, *s.shape))}" for s in self.inputs)
         return f"inputs ({inputs}); outputs ({', '.join(self.output_names)})"
 
     def run(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -72,9 +73,10 @@ class SavedModelPredictor:
         """Run one zero instance so that the first request pays no first-call cost."""
         import numpy as np
 
-        batch = {s.name: np.zeros((1, *(d or 1 for d in s.shape)),
-                                  dtype=object if s.kind == "string" else s.dtype)
-                 for s in self.inputs}
+        batch = {
+            s.name: np.zeros((1, *(d or 1 for d in s.shape)), dtype=object if s.kind == "string" else s.dtype)
+            for s in self.inputs
+        }
         for s in self.inputs:
             if s.kind == "string":
                 batch[s.name].fill(b"")

@@ -27,8 +27,7 @@ def _log_tail(log_path: Path, lines: int = 40) -> str:
 
 
 def _failed(model_dir: Path, problem: str, log_path: Path) -> RuntimeError:
-    return RuntimeError(f"model server for {model_dir} {problem}; log {log_path}:\n"
-                        f"{_log_tail(log_path)}")
+    return RuntimeError(f"model server for {model_dir} {problem}; log {log_path}:\n{_log_tail(log_path)}")
 
 
 def _health_ok(host: str, port: int) -> bool:
@@ -42,9 +41,9 @@ def _health_ok(host: str, port: int) -> bool:
         connection.close()
 
 
-def start_model_server(model_dir: Path, log_path: Path, port: int = 0, *,
-                       ready_timeout: float = 120.0, **opts: Any
-                       ) -> tuple[subprocess.Popen, int]:
+def start_model_server(
+    model_dir: Path, log_path: Path, port: int = 0, *, ready_timeout: float = 120.0, **opts: Any
+) -> tuple[subprocess.Popen, int]:
     """Start a model server process for `model_dir`; return it and its port once ready.
 
     `opts` are the CLI options by Python name: host, max_instances, max_batch,
@@ -54,29 +53,42 @@ def start_model_server(model_dir: Path, log_path: Path, port: int = 0, *,
     """
     unknown = set(opts) - set(SERVER_OPTIONS)
     if unknown:
-        raise TypeError(f"unknown model server option(s): {', '.join(sorted(unknown))}; "
-                        f"known: {', '.join(SERVER_OPTIONS)}")
+        raise TypeError(
+            f"unknown model server option(s): {', '.join(sorted(unknown))}; known: {', '.join(SERVER_OPTIONS)}"
+        )
     host = opts.get("host", DEFAULT_HOST)
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH"))
-                                        if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
     with tempfile.TemporaryDirectory(prefix="edge-model-server-") as scratch:
         port_file = Path(scratch) / "port"
-        command = [sys.executable, "-m", "edge.twin.vertex.serving",
-                   "--model-dir", str(model_dir), "--port", str(port),
-                   "--port-file", str(port_file)]
+        command = [
+            sys.executable,
+            "-m",
+            "edge.twin.vertex.serving",
+            "--model-dir",
+            str(model_dir),
+            "--port",
+            str(port),
+            "--port-file",
+            str(port_file),
+        ]
         for name, value in opts.items():
             command += [f"--{name.replace('_', '-')}", str(value)]
         with open(log_path, "ab") as log_file:
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + ready_timeout
         while not port_file.exists():
             if proc.poll() is not None:
-                raise _failed(model_dir, f"exited with status {proc.returncode} before it "
-                                         "was ready", log_path)
+                raise _failed(model_dir, f"exited with status {proc.returncode} before it was ready", log_path)
             if time.monotonic() > deadline:
                 stop_model_server(proc)
                 raise _failed(model_dir, f"was not ready after {ready_timeout:g} s", log_path)
@@ -84,8 +96,7 @@ def start_model_server(model_dir: Path, log_path: Path, port: int = 0, *,
         bound_port = int(port_file.read_text())
     if not _health_ok(_LOOPBACK.get(host, host), bound_port):
         stop_model_server(proc)
-        raise _failed(model_dir, f"announced port {bound_port} but GET /health failed",
-                      log_path)
+        raise _failed(model_dir, f"announced port {bound_port} but GET /health failed", log_path)
     return proc, bound_port
 
 

@@ -16,16 +16,16 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from socketserver import TCPServer
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from edge.twin.http import FastRequestHandler
 from edge.twin.vertex.serving.batching import DynamicBatcher
 from edge.twin.vertex.serving.errors import ServingError, first_line
-from edge.twin.vertex.serving.payload import (decode_body, encode_body, format_predictions,
-                                              parse_instances)
+from edge.twin.vertex.serving.payload import decode_body, encode_body, format_predictions, parse_instances
 from edge.twin.vertex.serving.predictor import SavedModelPredictor
 
 if TYPE_CHECKING:
@@ -44,8 +44,7 @@ SERVER_OPTIONS = ("host", "max_instances", "max_batch", "batch_timeout_ms")  # C
 class ModelService:
     """What the HTTP handlers call: request parsing, the batcher, and the model."""
 
-    def __init__(self, predictor: SavedModelPredictor, *, max_instances: int, max_batch: int,
-                 batch_timeout_ms: float):
+    def __init__(self, predictor: SavedModelPredictor, *, max_instances: int, max_batch: int, batch_timeout_ms: float):
         self.predictor = predictor
         self.max_instances = max_instances
         self.batcher = DynamicBatcher(predictor.run, max_batch, batch_timeout_ms / 1000)
@@ -90,12 +89,12 @@ class _Handler(FastRequestHandler):
         try:
             methods = self.ROUTES.get(path)
             if methods is None:
-                raise ServingError(404, f"no route for {path}; this server answers "
-                                        "GET /health and POST /predict")
+                raise ServingError(404, f"no route for {path}; this server answers GET /health and POST /predict")
             handler = methods.get(method)
             if handler is None:
-                raise ServingError(405, f"{method} is not allowed on {path}; use "
-                                        f"{', '.join(methods)}", allow=", ".join(methods))
+                raise ServingError(
+                    405, f"{method} is not allowed on {path}; use {', '.join(methods)}", allow=", ".join(methods)
+                )
             status, payload = 200, handler(self)
         except ServingError as exc:
             status, payload, allow = exc.status, {"error": exc.message}, exc.allow
@@ -113,8 +112,7 @@ class _Handler(FastRequestHandler):
     def _content_length(self) -> int:
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
-            raise ServingError(411, "chunked request bodies are not supported; "
-                                    "send a Content-Length")
+            raise ServingError(411, "chunked request bodies are not supported; send a Content-Length")
         header = self.headers.get("Content-Length")
         if header is None:
             raise ServingError(411, "request has no Content-Length")
@@ -126,8 +124,10 @@ class _Handler(FastRequestHandler):
             self.close_connection = True
             raise ServingError(400, f"Content-Length {header!r} is not a valid length") from None
         if length > MAX_BODY_BYTES:
-            raise ServingError(413, f"request body is {length} bytes; online prediction "
-                                    f"accepts at most {MAX_BODY_BYTES} bytes (1.5 MB)")
+            raise ServingError(
+                413,
+                f"request body is {length} bytes; online prediction accepts at most {MAX_BODY_BYTES} bytes (1.5 MB)",
+            )
         return length
 
     def _read_body(self, length: int) -> bytes:
@@ -184,19 +184,25 @@ class ModelHTTPServer(ThreadingHTTPServer):
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m edge.twin.vertex.serving",
-                                     description="Serve a TensorFlow SavedModel like Vertex AI.")
+    parser = argparse.ArgumentParser(
+        prog="python -m edge.twin.vertex.serving", description="Serve a TensorFlow SavedModel like Vertex AI."
+    )
     parser.add_argument("--model-dir", type=Path, required=True, help="SavedModel directory")
     parser.add_argument("--port", type=int, required=True, help="port to listen on; 0 = any free")
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default loopback)")
-    parser.add_argument("--max-instances", type=int, default=DEFAULT_MAX_INSTANCES,
-                        help="most instances accepted in one request")
-    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
-                        help="most instances run through the model at once")
-    parser.add_argument("--batch-timeout-ms", type=float, default=DEFAULT_BATCH_TIMEOUT_MS,
-                        help="longest wait for a batch to fill after its first request")
-    parser.add_argument("--port-file", type=Path,
-                        help="file to write the port to once ready (written atomically)")
+    parser.add_argument(
+        "--max-instances", type=int, default=DEFAULT_MAX_INSTANCES, help="most instances accepted in one request"
+    )
+    parser.add_argument(
+        "--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="most instances run through the model at once"
+    )
+    parser.add_argument(
+        "--batch-timeout-ms",
+        type=float,
+        default=DEFAULT_BATCH_TIMEOUT_MS,
+        help="longest wait for a batch to fill after its first request",
+    )
+    parser.add_argument("--port-file", type=Path, help="file to write the port to once ready (written atomically)")
     args = parser.parse_args(argv)
     if args.max_instances < 1 or args.max_batch < 1 or args.batch_timeout_ms < 0:
         parser.error("--max-instances and --max-batch must be >= 1, --batch-timeout-ms >= 0")
@@ -206,8 +212,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the model server until SIGTERM or SIGINT; the exit status."""
     args = _parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s model-server: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s model-server: %(message)s"
+    )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     stop = threading.Event()
     server: ModelHTTPServer | None = None
@@ -222,8 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
 
     try:
-        if not any((args.model_dir / name).is_file()
-                   for name in ("saved_model.pb", "saved_model.pbtxt")):
+        if not any((args.model_dir / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt")):
             raise RuntimeError("no saved_model.pb in it")
         predictor = SavedModelPredictor(args.model_dir)
     except Exception as exc:
@@ -234,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     predictor.warm_up()
     max_batch = min(args.max_batch, predictor.batch_limit or args.max_batch)
-    service = ModelService(predictor, max_instances=args.max_instances,
-                           max_batch=max_batch, batch_timeout_ms=args.batch_timeout_ms)
+    service = ModelService(
+        predictor, max_instances=args.max_instances, max_batch=max_batch, batch_timeout_ms=args.batch_timeout_ms
+    )
     server = ModelHTTPServer((args.host, args.port), service)
     port = server.server_address[1]
     if args.port_file:
@@ -243,8 +250,13 @@ def main(argv: list[str] | None = None) -> int:
         partial.write_text(f"{port}\n")
         os.replace(partial, args.port_file)
     print(f"LISTENING {port}", flush=True)
-    log.info("listening on http://%s:%d (max batch %d, batch timeout %g ms)",
-             args.host, port, max_batch, args.batch_timeout_ms)
+    log.info(
+        "listening on http://%s:%d (max batch %d, batch timeout %g ms)",
+        args.host,
+        port,
+        max_batch,
+        args.batch_timeout_ms,
+    )
     try:
         if not stop.is_set():
             server.serve_forever(poll_interval=0.1)
@@ -252,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         server.server_close()
         service.batcher.close()
     batcher = service.batcher
-    log.info("stopped after %d instances in %d batches (%.1f s in the model)",
-             batcher.instances, batcher.batches, batcher.model_seconds)
+    log.info(
+        "stopped after %d instances in %d batches (%.1f s in the model)",
+        batcher.instances,
+        batcher.batches,
+        batcher.model_seconds,
+    )
     return 0

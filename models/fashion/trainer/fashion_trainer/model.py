@@ -8,7 +8,6 @@ float32 [None, 10]. Scaling and reshaping happen inside the model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 import tensorflow as tf
@@ -38,8 +37,11 @@ def build_model(params: TrainParams) -> tf.keras.Model:
         layers.Dense(CLASSES, activation="softmax"),
     ]
     model = tf.keras.Sequential(stack, name="fashion_cnn")
-    model.compile(optimizer=tf.keras.optimizers.Adam(params.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(params.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -49,9 +51,9 @@ class EpochLines(tf.keras.callbacks.Callback):
     def __init__(self, epochs: int) -> None:
         super().__init__()
         self.epochs = epochs
-        self.history: List[Dict[str, float]] = []
+        self.history: list[dict[str, float]] = []
 
-    def on_epoch_end(self, epoch: int, logs: Dict[str, float] | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         values = {key: float((logs or {})[key]) for key in EPOCH_KEYS if key in (logs or {})}
         self.history.append({"epoch": epoch + 1, **values})
         line = " ".join(f"{key}={value:.4f}" for key, value in values.items())
@@ -66,10 +68,9 @@ class Serving(tf.Module):
         self.model = model
 
     @tf.function(input_signature=[tf.TensorSpec([None, PIXELS], tf.float32, name="pixels")])
-    def serve(self, pixels: tf.Tensor) -> Dict[str, tf.Tensor]:
+    def serve(self, pixels: tf.Tensor) -> dict[str, tf.Tensor]:
         probabilities = self.model(pixels, training=False)
-        return {"class_id": tf.argmax(probabilities, axis=1, output_type=tf.int64),
-                "probabilities": probabilities}
+        return {"class_id": tf.argmax(probabilities, axis=1, output_type=tf.int64), "probabilities": probabilities}
 
 
 def save_serving_model(model: tf.keras.Model, directory: Path) -> None:
@@ -78,10 +79,13 @@ def save_serving_model(model: tf.keras.Model, directory: Path) -> None:
     tf.saved_model.save(module, str(directory), signatures={"serving_default": module.serve})
 
 
-def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, object]:
+def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, object]:
     """Accuracy, cross-entropy loss and the confusion matrix (rows: true class, columns: predicted)."""
     predicted = probabilities.argmax(axis=1)
     picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
     confusion = np.bincount(labels.astype(np.int64) * CLASSES + predicted, minlength=CLASSES * CLASSES)
-    return {"accuracy": float((predicted == labels).mean()), "loss": float(-np.log(picked).mean()),
-            "confusion_matrix": confusion.reshape(CLASSES, CLASSES).tolist()}
+    return {
+        "accuracy": float((predicted == labels).mean()),
+        "loss": float(-np.log(picked).mean()),
+        "confusion_matrix": confusion.reshape(CLASSES, CLASSES).tolist(),
+    }

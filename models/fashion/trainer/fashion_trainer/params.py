@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
-from typing import Any, List
+from typing import Any
 
 
 class ParamsError(ValueError):
@@ -19,7 +19,7 @@ class TrainParams:
     batch_size: int
     learning_rate: float
     seed: int
-    filters: List[int]  # one 3x3 conv + 2x2 max-pool per entry
+    filters: list[int]  # one 3x3 conv + 2x2 max-pool per entry
     dense: int
     dropout: float
     train_limit: int  # 0 = all training rows
@@ -38,8 +38,10 @@ _CHECKS = {
     "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "learning_rate": (lambda v: _is_number(v) and v > 0, "a number > 0"),
     "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "filters": (lambda v: isinstance(v, list) and 1 <= len(v) <= 3 and all(_is_int(f) and f >= 1 for f in v),
-                "a list of 1 to 3 integers >= 1"),
+    "filters": (
+        lambda v: isinstance(v, list) and 1 <= len(v) <= 3 and all(_is_int(f) and f >= 1 for f in v),
+        "a list of 1 to 3 integers >= 1",
+    ),
     "dense": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "dropout": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
     "train_limit": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = all rows)"),
@@ -58,8 +60,9 @@ def parse_params(text: str) -> TrainParams:
     missing = [n for n in names if n not in raw]
     unknown = sorted(set(raw) - set(names))
     if missing or unknown:
-        raise ParamsError("; ".join(filter(None, [missing and f"missing keys {missing}",
-                                                  unknown and f"unknown keys {unknown}"])))
+        raise ParamsError(
+            "; ".join(filter(None, [missing and f"missing keys {missing}", unknown and f"unknown keys {unknown}"]))
+        )
     for name in names:
         check, wanted = _CHECKS[name]
         if not check(raw[name]):

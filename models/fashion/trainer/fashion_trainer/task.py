@@ -20,7 +20,6 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -28,7 +27,7 @@ from fashion_trainer import uris
 from fashion_trainer.params import ParamsError, TrainParams, parse_params
 
 
-def load_split(path: Path, name: str) -> Tuple[np.ndarray, np.ndarray]:
+def load_split(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(x float32 [N, 784], y int64 [N]) from a prepare.py .npz file; ValueError if malformed."""
     with np.load(path) as data:
         if "x" not in data or "y" not in data:
@@ -49,7 +48,8 @@ def train(args: argparse.Namespace, params: TrainParams, model_dir: str) -> dict
         work = Path(tmp)
         (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
             load_split(uris.fetch(uri, work), name)
-            for name, uri in (("train", args.train), ("validation", args.validation), ("test", args.test)))
+            for name, uri in (("train", args.train), ("validation", args.validation), ("test", args.test))
+        )
         if params.train_limit:
             x_train, y_train = x_train[: params.train_limit], y_train[: params.train_limit]
         print(f"data: train={len(x_train)} validation={len(x_val)} test={len(x_test)} rows", flush=True)
@@ -57,8 +57,16 @@ def train(args: argparse.Namespace, params: TrainParams, model_dir: str) -> dict
         tf.keras.utils.set_random_seed(params.seed)
         model = build_model(params)
         epochs = EpochLines(params.epochs)
-        model.fit(x_train, y_train, batch_size=params.batch_size, epochs=params.epochs,
-                  validation_data=(x_val, y_val), shuffle=True, verbose=0, callbacks=[epochs])
+        model.fit(
+            x_train,
+            y_train,
+            batch_size=params.batch_size,
+            epochs=params.epochs,
+            validation_data=(x_val, y_val),
+            shuffle=True,
+            verbose=0,
+            callbacks=[epochs],
+        )
         metrics = classification_metrics(model.predict(x_test, batch_size=1024, verbose=0), y_test)
         print(f"test: accuracy={metrics['accuracy']:.4f} loss={metrics['loss']:.4f}", flush=True)
 
@@ -69,15 +77,20 @@ def train(args: argparse.Namespace, params: TrainParams, model_dir: str) -> dict
             save_serving_model(model, Path(model_dir))
         print(f"model: saved to {model_dir}", flush=True)
 
-    result = {"accuracy": metrics["accuracy"], "loss": metrics["loss"], "epochs": epochs.history,
-              "confusion_matrix": metrics["confusion_matrix"], "test_rows": len(x_test),
-              "train_rows": len(x_train)}
+    result = {
+        "accuracy": metrics["accuracy"],
+        "loss": metrics["loss"],
+        "epochs": epochs.history,
+        "confusion_matrix": metrics["confusion_matrix"],
+        "test_rows": len(x_test),
+        "train_rows": len(x_train),
+    }
     uris.write_text(args.metrics_uri, json.dumps(result))
     print(f"metrics: written to {args.metrics_uri}", flush=True)
     return result
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fashion_trainer.task", description="Trains the Fashion-MNIST CNN.")
     parser.add_argument("--train", required=True, help="train.npz (gs:// or local)")
     parser.add_argument("--validation", required=True, help="validation.npz (gs:// or local)")

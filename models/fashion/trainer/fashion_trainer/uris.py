@@ -7,15 +7,14 @@ twin works); TensorFlow's own gs:// filesystem cannot be pointed at an emulator 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Tuple
 
 
 def is_gcs(uri: str) -> bool:
     return uri.startswith("gs://")
 
 
-def _split(uri: str) -> Tuple[str, str]:
-    bucket, _, name = uri[len("gs://"):].partition("/")
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, name = uri[len("gs://") :].partition("/")
     if not bucket or not name.strip("/"):
         raise ValueError(f"{uri!r} is not a gs://bucket/path URI")
     return bucket, name
