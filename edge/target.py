@@ -40,15 +40,12 @@ class Target:
     def init_vertex(self, staging_bucket: str | None = None) -> None:
         """`aiplatform.init` for this target (imports the SDK, about 2 s)."""
         from google.cloud import aiplatform
-        from google.cloud.aiplatform import jobs
 
         logging.getLogger("google.cloud.aiplatform").setLevel(logging.WARNING)  # edge prints its own progress
         self.apply_env()
         options = dict(project=self.project, location=self.location, staging_bucket=staging_bucket)
         if self.is_local:
             options.update(api_endpoint=self.vertex_endpoint, api_transport="rest", credentials=self.credentials())
-            # CustomJob.run() polls at this module constant (5 s); the twin answers in milliseconds.
-            jobs._JOB_WAIT_TIME = self.poll_seconds
         aiplatform.init(**options)
 
     def storage_client(self):

@@ -9,7 +9,7 @@ import pytest
 from edge.target import twin_target
 from edge.twin import process
 from edge.twin.server import Twin
-from tests.support import FAST_TRAIN, TRAIN_LINE, TRAINING_IMAGE, commit, copy_project, set_train_params
+from tests.support import FAST_TRAIN, TRAIN_LINE, TRAINING_IMAGE, commit, copy_project, run_job, set_train_params
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +60,7 @@ def line_model_uri(session_vertex, bucket):
         args=["--steps", "200"],
         base_output_dir=base,
     )
-    job.run()
+    run_job(job)
     return f"{base}/model"
 
 

@@ -16,6 +16,22 @@ TRAINING_IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
 SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-17:latest"
 
 
+def run_job(job, timeout: float = 300):
+    """Submits a CustomJob and waits for it, polling every 0.2 s (the SDK's `run()` sleeps 5 s between polls);
+    raises RuntimeError, as `run()` does, when it does not succeed."""
+    import time
+
+    job.submit()
+    deadline = time.monotonic() + timeout
+    while (state := job.state.name) not in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{job.resource_name} still {state} after {timeout} s")
+        time.sleep(0.2)
+    if state != "JOB_STATE_SUCCEEDED":
+        raise RuntimeError(f"Job failed with:\n{job.error}")
+    return job
+
+
 def upload_line_model(vertex, artifact_uri: str, **kwargs):
     """Registers the line model (a new model, or a version with parent_model=...)."""
     return vertex.Model.upload(

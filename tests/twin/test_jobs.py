@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.support import TRAIN_LINE, TRAINING_IMAGE
+from tests.support import TRAIN_LINE, TRAINING_IMAGE, run_job
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -28,7 +28,7 @@ def wait_for_state(job, states, timeout=120.0):
 def test_a_failing_script_ends_failed_with_its_exit_code_and_last_log_lines(vertex):
     job = line_job(vertex, "--fail", name="failing")
     with pytest.raises(RuntimeError, match="Job failed"):
-        job.run()
+        run_job(job)
     assert job.state.name == "JOB_STATE_FAILED"
     assert "non-zero status of 3" in job.error.message
     assert "asked to fail" in job.error.message
