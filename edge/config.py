@@ -11,9 +11,15 @@ from edge.errors import EdgeError
 CONFIG_FILE = "edge.yaml"
 TARGETS = ("twin", "gcp")
 _PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+# The same pattern as infra/variables.tf's region validation (tests/infra check both on the same names).
 _REGION = re.compile(r"[a-z]+-[a-z]+[0-9]+")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
+# infra: the same rules as infra/variables.tf (name_prefix, circleci_*), and a Cloud Storage object prefix.
+_NAME_PREFIX = re.compile(r"[a-z][a-z0-9-]{0,19}[a-z0-9]")
+_STATE_PREFIX = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+CIRCLECI_IDS = ("circleci_org_id", "circleci_project_id", "circleci_context_id")
 
 
 class ConfigError(EdgeError):
@@ -22,7 +28,7 @@ class ConfigError(EdgeError):
 
 @dataclass(frozen=True)
 class Training:
-    image: str = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
+    image: str = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-15.py310:latest"
     machine_type: str = "n1-standard-4"
     package: str = "trainer"  # the trainer package's directory, under the model's path
     module: str = "trainer.task"  # what the job runs: python -m <module>
@@ -30,7 +36,7 @@ class Training:
 
 @dataclass(frozen=True)
 class Serving:
-    image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-17:latest"
+    image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
     machine_type: str = "n1-standard-2"
     min_replicas: int = 1
     max_replicas: int = 1
@@ -63,6 +69,18 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class InfraConfig:
+    """Terraform of the gcp target (infra/): where its state lives, how edge names what it creates, and the
+    CircleCI project trusted through workload identity federation (all three ids, or none)."""
+
+    state_prefix: str = "terraform/state"  # of Terraform's state objects in the project bucket
+    name_prefix: str = "edge"  # <prefix>-trainer, <prefix>-tracker, <prefix>-ci (identity pool)...
+    circleci_org_id: str = ""  # UUIDs from CircleCI's settings; empty: no CI federation
+    circleci_project_id: str = ""
+    circleci_context_id: str = ""  # the restricted context (edge-gcp) the CI jobs run in
+
+
+@dataclass(frozen=True)
 class Config:
     target: str
     project: str
@@ -71,6 +89,7 @@ class Config:
     models: dict[str, ModelConfig]
     tracker: Tracker = field(default_factory=Tracker)
     web: WebConfig = field(default_factory=WebConfig)
+    infra: InfraConfig = field(default_factory=InfraConfig)
     root: Path = Path(".")
 
     def model(self, name: str | None = None) -> ModelConfig:
@@ -110,6 +129,26 @@ def _section(raw: dict, key: str, cls, where: str):
     return cls(**value)
 
 
+def _infra(raw: dict, where: str) -> InfraConfig:
+    infra = _section(raw, "infra", InfraConfig, where)
+    checks = (
+        ("state_prefix", _STATE_PREFIX, "an object prefix such as terraform/state (no leading or trailing /)"),
+        ("name_prefix", _NAME_PREFIX, "2-21 lower-case letters, digits and dashes, starting with a letter"),
+    )
+    for key, pattern, what in checks:
+        if not pattern.fullmatch(getattr(infra, key)):
+            raise ConfigError(f"{where}.infra.{key} must be {what}, got {getattr(infra, key)!r}")
+    if infra.name_prefix == "gcp" or infra.name_prefix.startswith("gcp-"):
+        raise ConfigError(f"{where}.infra.name_prefix may not be gcp (Google reserves gcp- for identity pools)")
+    for key in CIRCLECI_IDS:
+        value = getattr(infra, key)
+        if value and not _UUID.fullmatch(value):
+            raise ConfigError(f"{where}.infra.{key} must be a UUID from CircleCI's settings, got {value!r}")
+    if len({bool(getattr(infra, key)) for key in CIRCLECI_IDS}) > 1:
+        raise ConfigError(f"{where}.infra: set all of {', '.join(CIRCLECI_IDS)}, or none of them")
+    return infra
+
+
 def parse(raw: object, root: Path = Path(".")) -> Config:
     """Validates the parsed YAML of edge.yaml; raises ConfigError with one line on the first problem."""
     if not isinstance(raw, dict):
@@ -118,7 +157,7 @@ def parse(raw: object, root: Path = Path(".")) -> Config:
     for key in ("target", "project", "region", "bucket", "models"):
         if key not in raw:
             raise ConfigError(f"{where}: missing field {key!r}; run `invoke init` to write a complete file")
-    unknown = sorted(set(raw) - {"target", "project", "region", "bucket", "models", "tracker", "web"})
+    unknown = sorted(set(raw) - {"target", "project", "region", "bucket", "models", "tracker", "web", "infra"})
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {unknown}")
     if raw["target"] not in TARGETS:
@@ -160,6 +199,7 @@ def parse(raw: object, root: Path = Path(".")) -> Config:
         models=models,
         tracker=_section(raw, "tracker", Tracker, where),
         web=_section(raw, "web", WebConfig, where),
+        infra=_infra(raw, where),
         root=root,
     )
 

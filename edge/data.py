@@ -1,45 +1,24 @@
-"""Versioned data with DVC: the repo's remote is gs://<bucket>/dvc; Fashion-MNIST is seeded from a checked source."""
+"""Versioned data with DVC: the repo's remote is gs://<bucket>/dvc; each model's raw data is seeded by its
+own hook or added from the user's files, then `dvc add`ed and pushed."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import urllib.request
+import threading
 from pathlib import Path
 
+from edge.config import ModelConfig
 from edge.errors import EdgeError
 from edge.project import Project
 
+log = logging.getLogger(__name__)
+
 REMOTE = "storage"
-DATASET_DIR = Path("data/fashion-mnist")
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-OFFICIAL_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-# name: (md5 of the official .gz as published with the dataset, sha256 of its decompressed idx content).
-# Debian recompresses the files, so the .gz bytes differ; the content is checked, and stored decompressed,
-# so the DVC version is the same whichever source a teammate seeded from.
-FILES = {
-    "train-images-idx3-ubyte": (
-        "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    ),
-    "train-labels-idx1-ubyte": (
-        "25c81989df183df01b3e8a0aad5dffbe",
-        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    ),
-    "t10k-images-idx3-ubyte": (
-        "bef4ecab320f06d8554ea6380940ec79",
-        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    ),
-    "t10k-labels-idx1-ubyte": (
-        "bb300cfdad3c16e7a12a480ee83cd310",
-        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-    ),
-}
 
 
 class DataError(EdgeError):
@@ -56,43 +35,75 @@ def file_hash(path: Path, algorithm: str = "md5") -> str:
 
 
 def dvc(project: Project, *args: str, quiet: bool = False) -> subprocess.CompletedProcess:
-    """Runs the venv's DVC in the project root with the target's environment; raises DataError on failure.
+    """Runs the venv's DVC in the project root on the project's target (EDGE_TARGET and the target's client
+    variables are given to it, and through it to pipeline stages); raises EdgeError on failure.
 
-    On Ctrl-C the child got the signal too: wait for it to wind down (a train stage cancels its job).
+    Output streams through unless `quiet`. A failure is one line: a stage's own `edge: ...` line if it printed
+    one, else DVC's ERROR line. On Ctrl-C the child got the signal too: wait for it to wind down (a train
+    stage cancels its job).
     """
-    env = {**os.environ, **project.target.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    pipe = subprocess.PIPE if quiet else None
+    env = {
+        **os.environ,
+        **project.target.env,
+        "EDGE_TARGET": project.target.name,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    held: list[str] = []  # one-line errors, shown once by whoever catches the DataError
     with subprocess.Popen(
         [str(Path(sys.executable).parent / "dvc"), *args],
         cwd=project.root,
         env=env,
-        stdout=pipe,
-        stderr=pipe,
+        stdout=subprocess.PIPE if quiet else None,
+        stderr=subprocess.PIPE,
         text=True,
     ) as child:
+        relay = threading.Thread(target=_relay_errors, args=(child.stderr, held, quiet), daemon=True)
+        relay.start()
         try:
-            out, err = child.communicate()
+            out = child.stdout.read() if quiet else ""
+            child.wait()
         except KeyboardInterrupt:
             try:
                 child.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 child.kill()
             raise
+        finally:
+            relay.join(timeout=10)
     if child.returncode != 0:
-        detail = (err or out or "").strip().splitlines()[-1:] if quiet else []
-        raise DataError(f"`dvc {' '.join(args)}` failed" + (f": {detail[0]}" if detail else " (see above)"))
-    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+        raise _failure(args, held)
+    return subprocess.CompletedProcess(child.args, child.returncode, out, "")
+
+
+def _relay_errors(stream, held: list[str], quiet: bool) -> None:
+    """Passes DVC's stderr on, holding back the lines that only say it failed (they become one error line)."""
+    try:
+        for line in stream:
+            if line.startswith(("ERROR: ", "edge: ")) and not line.startswith("edge: warning:"):
+                held.append(line.strip())
+            elif not quiet:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+    except (ValueError, OSError):  # the stream was closed under us: the command is being interrupted
+        pass
+
+
+def _failure(args: tuple[str, ...], held: list[str]) -> EdgeError:
+    own = [line.removeprefix("edge: ") for line in held if line.startswith("edge: ")]
+    if own:  # a stage of ours said what went wrong
+        return EdgeError(own[-1])
+    detail = held[-1].removeprefix("ERROR: ") if held else "see the output above"
+    return DataError(f"`dvc {' '.join(args)}` failed: {detail}")
 
 
 def configure_remote(project: Project) -> None:
-    """Points the DVC remote at the target; the twin's address goes only to .dvc/config.local (never in git)."""
+    """Points the DVC remote at the target; target-specific options (the twin's address) go only to
+    .dvc/config.local, never to git."""
     local = project.root / ".dvc" / "config.local"
-    if project.target.is_local:
-        local.write_text(
-            f"['remote \"{REMOTE}\"']\n"
-            f"    endpointurl = {project.target.env['STORAGE_EMULATOR_HOST']}\n"
-            "    allow_anonymous_login = true\n"
-        )
+    options = project.target.dvc_remote_options()
+    if options:
+        lines = [f"['remote \"{REMOTE}\"']"] + [f"    {key} = {value}" for key, value in options.items()]
+        local.write_text("\n".join(lines) + "\n")
     else:
         local.unlink(missing_ok=True)
 
@@ -108,84 +119,57 @@ def init_data(project: Project) -> None:
     configure_remote(project)
 
 
-def _unpack_checked(archive: Path, target: Path, name: str) -> None:
-    """Decompresses `archive` to target/name if its content is the official one."""
-    part = target / f"{name}.part"
-    try:
-        with gzip.open(archive) as src, part.open("wb") as out:
-            shutil.copyfileobj(src, out)
-    except (OSError, EOFError) as exc:
-        part.unlink(missing_ok=True)
-        raise DataError(f"{archive} is not a readable gzip file ({exc})") from None
-    if file_hash(part, "sha256") != FILES[name][1]:
-        part.unlink()
-        raise DataError(f"{archive} does not hold the official Fashion-MNIST {name}")
-    part.rename(target / name)
-
-
-def _present(target: Path) -> bool:
-    return all((target / n).exists() and file_hash(target / n, "sha256") == sha for n, (_, sha) in FILES.items())
-
-
-def _from_folder(source: Path, target: Path) -> None:
-    for name in FILES:
-        archive = source / f"{name}.gz"
-        if not archive.exists():
-            raise DataError(f"{archive} is missing")
-        _unpack_checked(archive, target, name)
-
-
-def _download(target: Path) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, (gz_md5, _) in FILES.items():
-            archive = Path(tmp) / f"{name}.gz"
-            print(f"downloading {OFFICIAL_URL}{name}.gz", flush=True)
-            try:
-                with (
-                    urllib.request.urlopen(f"{OFFICIAL_URL}{name}.gz", timeout=60) as response,
-                    archive.open("wb") as out,
-                ):
-                    shutil.copyfileobj(response, out)
-            except OSError as exc:
-                raise DataError(
-                    f"could not download {name}.gz ({exc}); offline, install Debian's "
-                    "dataset-fashion-mnist package (apt-get install dataset-fashion-mnist)"
-                ) from None
-            if file_hash(archive) != gz_md5:
-                raise DataError(f"{name}.gz from {OFFICIAL_URL} does not match the published checksum {gz_md5}")
-            _unpack_checked(archive, target, name)
-
-
-def seed(project: Project, source: Path | None = None) -> str:
-    """Puts Fashion-MNIST under data/fashion-mnist (content checked), `dvc add`s and pushes it.
-
-    Sources, in order: `source` (a folder of the four .gz files), Debian's dataset-fashion-mnist,
-    the official URLs. Returns where the files came from.
-    """
+def seed(project: Project, model: ModelConfig, source: Path | None = None) -> tuple[str, str]:
+    """Fetches the model's raw data with its `seed` hook into its data folder, `dvc add`s and pushes it.
+    Returns (where the data came from, the data folder)."""
+    spec = project.spec(model)
+    folder = _data_folder(spec)
     configure_remote(project)
-    target = project.root / DATASET_DIR
-    target.mkdir(parents=True, exist_ok=True)
-    if _present(target):
-        origin = "files already in data/fashion-mnist"
-    elif source is not None:
-        _from_folder(source, target)
-        origin = str(source)
-    elif DEBIAN_DIR.exists():
-        _from_folder(DEBIAN_DIR, target)
-        origin = f"{DEBIAN_DIR} (Debian's dataset-fashion-mnist)"
-    else:
-        _download(target)
-        origin = OFFICIAL_URL
-    dvc(project, "add", "--quiet", str(DATASET_DIR))
-    dvc(project, "push", str(DATASET_DIR) + ".dvc")
-    return origin
+    try:
+        origin = spec.hook("seed")(project.root / folder, source, log=log.info)
+    except (ValueError, OSError) as exc:
+        raise DataError(str(exc)) from None
+    _track(project, folder)
+    return origin, folder
 
 
-def data_version(project: Project) -> str | None:
-    """The DVC hash of data/fashion-mnist (from its .dvc file), or None before `invoke data.seed`."""
+def add(project: Project, model: ModelConfig, source: Path) -> str:
+    """Puts a user's own data (a file or folder) in the model's data folder, `dvc add`s and pushes it;
+    returns the data folder."""
+    spec = project.spec(model)
+    folder = _data_folder(spec)
+    source = source.resolve()
+    if not source.exists():
+        raise DataError(f"{source} does not exist")
+    target = project.root / folder
+    if source != target.resolve():
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / source.name)
+    configure_remote(project)
+    _track(project, folder)
+    return folder
+
+
+def _data_folder(spec) -> str:
+    if not spec.data:
+        raise DataError(f"{spec.folder.name}/model.yaml names no `data:` folder for the model's raw data")
+    return spec.data
+
+
+def _track(project: Project, folder: str) -> None:
+    dvc(project, "add", "--quiet", folder)
+    dvc(project, "push", "--quiet", f"{folder}.dvc")
+
+
+def data_version(project: Project, model: ModelConfig) -> str | None:
+    """The DVC hash of the model's raw data (from its .dvc file), or None before it is seeded or added."""
     import yaml
 
-    path = project.root / f"{DATASET_DIR}.dvc"
-    if not path.exists():
+    folder = project.spec(model).data
+    path = project.root / f"{folder}.dvc" if folder else None
+    if path is None or not path.exists():
         return None
     return yaml.safe_load(path.read_text())["outs"][0]["md5"].removesuffix(".dir")

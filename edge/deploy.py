@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from edge.config import ModelConfig
 from edge.errors import EdgeError
+from edge.models import ModelSpec, ModelSpecError, load_payload
 from edge.project import Project
+from edge.state import State
 
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-PAYLOAD = Path("test_payload.json")
 SMOKE_SHARE = 10  # percent of traffic the new version takes while it is smoke-tested
 
 
@@ -20,28 +22,28 @@ class DeployError(EdgeError):
     """Deploy or predict could not go on; the message is one line that says what to do."""
 
 
-def _entry(state: dict, model: ModelConfig) -> dict:
-    return state.get("models", {}).get(model.name, {})
+def registry_name(project: Project, model: ModelConfig) -> str:
+    """The model's registry entry; DeployError until the first training registered one."""
+    name = project.state.read().model(model.name).registry
+    if not name:
+        raise DeployError(f"{model.name} has no registered version yet: run `invoke train`")
+    return name
 
 
 def registry_versions(project: Project, model: ModelConfig) -> list[str]:
-    entry = _entry(project.state.read()[0], model)
-    if not entry.get("registry"):
-        raise DeployError(f"{model.name} has no registered version yet: run `invoke train`")
     vertex = project.vertex()
-    return sorted((m.version_id for m in vertex.models.ModelRegistry(entry["registry"]).list_versions()), key=int)
+    versions = vertex.models.ModelRegistry(registry_name(project, model)).list_versions()
+    return sorted((m.version_id for m in versions), key=int)
 
 
 def resolve_version(project: Project, model: ModelConfig, version: str | None):
     """The registry Model of `version` (a number or an alias; default: the default version)."""
     from google.api_core.exceptions import NotFound
 
-    entry = _entry(project.state.read()[0], model)
-    if not entry.get("registry"):
-        raise DeployError(f"{model.name} has no registered version yet: run `invoke train`")
+    name = registry_name(project, model)
     vertex = project.vertex()
     try:
-        return vertex.Model(f"{entry['registry']}@{version or 'default'}")
+        return vertex.Model(f"{name}@{version or 'default'}")
     except NotFound:
         known = ", ".join(registry_versions(project, model))
         raise DeployError(f"{model.name} has no version {version!r} in the registry (versions: {known})") from None
@@ -50,7 +52,7 @@ def resolve_version(project: Project, model: ModelConfig, version: str | None):
 def endpoint_for(project: Project, model: ModelConfig, create: bool = True):
     """The model's endpoint: from the state, else by display name (Terraform's on gcp), else a new one."""
     vertex = project.vertex()
-    name = _entry(project.state.read()[0], model).get("endpoint")
+    name = project.state.read().model(model.name).endpoint
     if name:
         return vertex.Endpoint(name)
     found = vertex.Endpoint.list(filter=f'display_name="{model.endpoint}"')
@@ -61,37 +63,32 @@ def endpoint_for(project: Project, model: ModelConfig, create: bool = True):
     else:
         return None
 
-    def remember(state: dict) -> None:
-        state.setdefault("models", {}).setdefault(model.name, {})["endpoint"] = endpoint.resource_name
+    def remember(state: State) -> None:
+        state.model(model.name).endpoint = endpoint.resource_name
 
     project.state.update(remember)
     return endpoint
 
 
-def load_payload(path: Path) -> list:
-    try:
-        payload = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DeployError(f"payload file {path} not found") from None
-    except ValueError as exc:
-        raise DeployError(f"payload file {path} is not valid JSON: {exc}") from None
-    instances = payload.get("instances") if isinstance(payload, dict) else None
-    if not isinstance(instances, list) or not instances:
-        raise DeployError(f'{path} must be {{"instances": [[784 pixel values], ...]}}')
-    return instances
-
-
-def _smoke_test(endpoint, deployed_model_id: str, instances: list, share: int) -> list:
-    """Predicts until the new deployed model (with `share`% of traffic) has answered; returns its predictions.
+def _smoke_test(endpoint, spec: ModelSpec, deployed_model_id: str, instances: list, share: int) -> list[dict]:
+    """Predicts until the new deployed model (with `share`% of traffic) has answered; returns its predictions,
+    read as the model's kind says (a class of model.yaml's labels for a classifier).
 
     Tries often enough that a healthy model at that share is missed with odds under one in a million."""
     attempts = 1 if share >= 100 else math.ceil(math.log(1e-6) / math.log(1 - share / 100))
     for _ in range(attempts):
         response = endpoint.predict(instances=instances)
         if response.deployed_model_id == deployed_model_id:
-            predictions = list(response.predictions)
-            if len(predictions) != len(instances) or any(int(p["class_id"]) not in range(10) for p in predictions):
-                raise DeployError(f"smoke test: unexpected predictions {predictions!r}")
+            try:
+                predictions = [spec.read_prediction(p) for p in response.predictions]
+            except ModelSpecError as exc:
+                raise DeployError(f"smoke test: {exc}") from None
+            if (
+                len(predictions) != len(instances)
+                or spec.labels
+                and any(p["class_id"] not in range(len(spec.labels)) for p in predictions)
+            ):
+                raise DeployError(f"smoke test: unexpected predictions {list(response.predictions)!r}")
             return predictions
     raise DeployError(f"smoke test: deployed model {deployed_model_id} never answered in {attempts} predictions")
 
@@ -111,96 +108,133 @@ def _traffic_split(new_id: str, traffic: int, others: list, previous: dict) -> d
     return split
 
 
+@dataclass
+class _Plan:
+    """What a deploy starts from: the candidate, what else is on the endpoint, and the traffic before."""
+
+    registry_model: object
+    current: object | None  # the candidate's deployment, if it is on the endpoint already
+    others: list  # the other deployments
+    previous: dict[str, int]  # the traffic split before the deploy
+    traffic: int
+    serving_before: str | None  # the version that had most traffic (what a rollback returns to)
+
+    @property
+    def smoke_share(self) -> int:
+        held = self.previous.get(self.current.id, 0) if self.current else 0
+        return min(self.traffic, max(SMOKE_SHARE, held)) if self.others else 100
+
+
+def _plan(endpoint, registry_model, traffic: int) -> _Plan:
+    deployed = endpoint.list_models()
+    previous = dict(endpoint.traffic_split)
+    current = next((d for d in deployed if d.model_version_id == registry_model.version_id), None)
+    others = [d for d in deployed if d is not current]
+    serving_before = max(others, key=lambda d: previous.get(d.id, 0)).model_version_id if others else None
+    # nothing else serves: a canary share has nothing to share with
+    return _Plan(registry_model, current, others, previous, traffic if others else 100, serving_before)
+
+
+def _roll_out(endpoint, model: ModelConfig, spec: ModelSpec, plan: _Plan, instances: list) -> tuple[str, list]:
+    """Deploys the candidate beside the others (or reuses its deployment), smoke-tests it at a small share,
+    then gives it its traffic; returns (deployed model id, smoke-test predictions). On any failure (Ctrl-C
+    included) traffic goes back and a new deployment is removed: the old ones never stopped."""
+    before = {d.id for d in [*plan.others, *([plan.current] if plan.current else [])]}
+    try:
+        if plan.current is None:
+            endpoint.deploy(
+                plan.registry_model,
+                deployed_model_display_name=f"{model.name}-v{plan.registry_model.version_id}",
+                machine_type=model.serving.machine_type,
+                min_replica_count=model.serving.min_replicas,
+                max_replica_count=model.serving.max_replicas,
+                traffic_percentage=0 if before else 100,
+            )
+            new_id = next(d.id for d in endpoint.list_models() if d.id not in before)
+        else:
+            new_id = plan.current.id
+        if plan.others:  # the smoke test sees a small share first; users' traffic moves once it passed
+            endpoint.update(traffic_split=_traffic_split(new_id, plan.smoke_share, plan.others, plan.previous))
+        predictions = _smoke_test(endpoint, spec, new_id, instances, plan.smoke_share)
+        if plan.others and plan.traffic != plan.smoke_share:
+            endpoint.update(traffic_split=_traffic_split(new_id, plan.traffic, plan.others, plan.previous))
+    except BaseException:
+        if plan.others:
+            live = [d.id for d in endpoint.list_models()]
+            endpoint.update(traffic_split={**{i: 0 for i in live}, **plan.previous})
+        for extra in [d.id for d in endpoint.list_models() if d.id not in before]:
+            endpoint.undeploy(extra)
+        raise
+    return new_id, predictions
+
+
 def deploy_version(
     project: Project,
     model: ModelConfig,
     version: str | None = None,
     traffic: int = 100,
-    payload: Path = PAYLOAD,
+    payload: Path | None = None,
     record_history: bool = True,
 ) -> dict:
     """Deploys `version` beside what serves, smoke-tests it with a small share of traffic, then moves
     `traffic`% to it and (at 100%) undeploys the rest. A version already on the endpoint gets the traffic
-    without a second deployment.
-
-    If anything fails, traffic goes back and a new deployment is removed: the old one never stopped.
+    without a second deployment. If anything fails, the endpoint is left as it was.
     """
     if not 1 <= traffic <= 100:
         raise DeployError(f"--traffic must be between 1 and 100, got {traffic}")
     registry_model = resolve_version(project, model, version)
-    instances = load_payload(project.root / payload)
+    spec = project.spec(model)
+    instances = load_payload(spec, payload)
     endpoint = endpoint_for(project, model)
-    deployed = endpoint.list_models()
-    previous = dict(endpoint.traffic_split)
-    current = next((d for d in deployed if d.model_version_id == registry_model.version_id), None)
-    others = [d for d in deployed if d is not current]
-    if not others:
-        if current is not None:
-            return {"version": registry_model.version_id, "endpoint": endpoint.resource_name, "changed": False}
-        traffic = 100  # nothing else serves: a canary share has nothing to share with
-    serving_before = max(others, key=lambda d: previous.get(d.id, 0)).model_version_id if others else None
-
-    before = {d.id for d in deployed}
-    smoke_share = min(traffic, max(SMOKE_SHARE, previous.get(current.id, 0) if current else 0))
-    try:
-        if current is None:
-            endpoint.deploy(
-                registry_model,
-                deployed_model_display_name=f"{model.name}-v{registry_model.version_id}",
-                machine_type=model.serving.machine_type,
-                min_replica_count=model.serving.min_replicas,
-                max_replica_count=model.serving.max_replicas,
-                traffic_percentage=0 if deployed else 100,
-            )
-            new_id = next(d.id for d in endpoint.list_models() if d.id not in before)
-        else:
-            new_id = current.id
-        if others:  # the smoke test sees a small share first; users' traffic moves once it passed
-            endpoint.update(traffic_split=_traffic_split(new_id, smoke_share, others, previous))
-        predictions = _smoke_test(endpoint, new_id, instances, smoke_share if others else 100)
-        if others and traffic != smoke_share:
-            endpoint.update(traffic_split=_traffic_split(new_id, traffic, others, previous))
-    except BaseException:
-        if others:
-            endpoint.update(traffic_split={**{i: 0 for i in (d.id for d in endpoint.list_models())}, **previous})
-        for extra in [d.id for d in endpoint.list_models() if d.id not in before]:
-            endpoint.undeploy(extra)
-        raise
-    if traffic == 100:
-        for old in others:
+    plan = _plan(endpoint, registry_model, traffic)
+    if plan.current is not None and not plan.others:
+        return {"version": registry_model.version_id, "endpoint": endpoint.resource_name, "changed": False}
+    new_id, predictions = _roll_out(endpoint, model, spec, plan, instances)
+    if plan.traffic == 100:
+        for old in plan.others:
             endpoint.undeploy(old.id)
-
-    now_deployed = {d.id: d.model_version_id for d in endpoint.list_models()}
-    final_split = dict(endpoint.traffic_split)
-
-    def remember(state: dict) -> None:
-        entry = state.setdefault("models", {}).setdefault(model.name, {})
-        if record_history and serving_before:
-            entry.setdefault("history", []).append(serving_before)
-        entry["deployed"] = [
-            {"version": v, "deployed_model_id": i, "traffic": final_split.get(i, 0)} for i, v in now_deployed.items()
-        ]
-
-    project.state.update(remember)
+    final_split = _remember(project, model, endpoint, plan, new_id, record_history)
     return {
         "version": registry_model.version_id,
         "endpoint": endpoint.resource_name,
         "changed": True,
         "traffic": final_split,
-        "smoke": [int(p["class_id"]) for p in predictions],
+        "smoke": [p["class_id"] for p in predictions],
     }
 
 
-def rollback(project: Project, model: ModelConfig, payload: Path = PAYLOAD) -> dict:
+def _remember(project: Project, model: ModelConfig, endpoint, plan: _Plan, new_id: str, record_history: bool) -> dict:
+    """Records what is deployed now, the rollback history and the deploy itself; returns the traffic split."""
+    from edge.state import Deployment, DeployRecord, whoami
+
+    now_deployed = {d.id: d.model_version_id for d in endpoint.list_models()}
+    split = dict(endpoint.traffic_split)
+    version = plan.registry_model.version_id
+
+    def remember(state: State) -> None:
+        entry = state.model(model.name)
+        if record_history and plan.serving_before:
+            entry.history.append(plan.serving_before)
+        entry.deployed = [
+            Deployment(version=v, deployed_model_id=i, traffic=split.get(i, 0)) for i, v in now_deployed.items()
+        ]
+        entry.deploys.append(
+            DeployRecord(version=version, traffic=split.get(new_id, 0), who=whoami(), when=time.time())
+        )
+
+    project.state.update(remember)
+    return split
+
+
+def rollback(project: Project, model: ModelConfig, payload: Path | None = None) -> dict:
     """Deploys the version that served before the last deploy, the same zero-downtime way."""
-    state, _ = project.state.read()
-    history = _entry(state, model).get("history", [])
+    history = project.state.read().model(model.name).history
     if not history:
         raise DeployError(f"{model.name} has no earlier deployed version to roll back to")
     result = deploy_version(project, model, history[-1], payload=payload, record_history=False)
 
-    def pop(state: dict) -> None:
-        state["models"][model.name]["history"].pop()
+    def pop(state: State) -> None:
+        state.model(model.name).history.pop()
 
     project.state.update(pop)
     return result
@@ -210,11 +244,10 @@ def describe_endpoint(project: Project, model: ModelConfig) -> dict:
     endpoint = endpoint_for(project, model, create=False)
     if endpoint is None:
         raise DeployError(f"{model.name} has no endpoint yet: run `invoke deploy`")
-    base = project.target.vertex_endpoint or f"https://{project.config.region}-aiplatform.googleapis.com"
     split = endpoint.traffic_split
     return {
         "name": endpoint.resource_name,
-        "url": f"{base}/v1/{endpoint.resource_name}:predict",
+        "url": project.target.predict_url(endpoint.resource_name),
         "deployed": [
             {"id": d.id, "version": d.model_version_id, "traffic": split.get(d.id, 0)} for d in endpoint.list_models()
         ],
@@ -230,16 +263,20 @@ def serving_endpoint(project: Project, model: ModelConfig):
     return endpoint_for(project, model, create=False)
 
 
-def predict(project: Project, model: ModelConfig, payload: Path = PAYLOAD) -> dict:
-    """Predictions for a payload file's instances (see `predict_instances`)."""
-    return predict_instances(project, model, load_payload(payload if payload.is_absolute() else project.root / payload))
+def predict(project: Project, model: ModelConfig, payload: Path | None = None) -> dict:
+    """Predictions for a payload file's instances (default: the model's own payload; see `predict_instances`)."""
+    spec = project.spec(model)
+    if payload is not None and not payload.is_absolute():
+        payload = project.root / payload
+    return predict_instances(project, model, load_payload(spec, payload))
 
 
 def predict_instances(project: Project, model: ModelConfig, instances: list) -> dict:
-    """Class ids, names and top probabilities for `instances` (784 pixel values 0..255 each), and which
-    version answered: {"predictions": [{"class_id", "class_name", "probability", "probabilities"}], "version", ...}."""
+    """Predictions for `instances` as the model's kind reads them ({class_id, class_name, probability,
+    probabilities} for a classifier), and which version answered."""
     from google.api_core import exceptions
 
+    spec = project.spec(model)
     not_deployed = DeployError(f"{model.name} is not deployed: run `invoke deploy`")
     endpoint = serving_endpoint(project, model)
     if endpoint is None:
@@ -252,16 +289,5 @@ def predict_instances(project: Project, model: ModelConfig, instances: list) -> 
         raise DeployError(f"the endpoint refused the payload: {exc.message}") from None
     except exceptions.GoogleAPICallError as exc:
         raise DeployError(f"the endpoint failed: {exc.message}") from None
-    rows = []
-    for p in response.predictions:
-        class_id = int(p["class_id"])
-        probabilities = [float(v) for v in p["probabilities"]] if "probabilities" in p else None
-        rows.append(
-            {
-                "class_id": class_id,
-                "class_name": CLASS_NAMES[class_id],
-                "probability": probabilities[class_id] if probabilities else None,
-                "probabilities": probabilities,
-            }
-        )
+    rows = [spec.read_prediction(p) for p in response.predictions]
     return {"predictions": rows, "version": response.model_version_id, "deployed_model_id": response.deployed_model_id}

@@ -7,6 +7,7 @@ Every user-facing failure is an `InfraError` whose message is one line that says
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -23,14 +24,13 @@ from edge.errors import EdgeError
 
 INFRA_DIR = "infra"
 TFVARS_TEMPLATE = "templates/terraform.tfvars.json.j2"
+# Google's prebuilt Vertex AI images edge may name, with their source and the day they were read.
+CONTAINER_IMAGES = "container_images.yaml"
+IMAGE_LIST_MAX_AGE = datetime.timedelta(days=90)
 WORK_DIR = Path(".edge") / "infra"
 LAUNCHER = Path(".edge") / "bin" / "terraform"
 CHECKOV_VENV = Path(".edge") / "venvs" / "checkov"
 CHECKOV_REQUIREMENT = "checkov>=3.2,<4"
-# Not yet in edge.yaml: the prefix of Terraform's state in the project bucket, and the name prefix
-# of the resources edge creates (service accounts, tracker VM, secrets).
-STATE_PREFIX = "terraform/state"
-NAME_PREFIX = "edge"
 # The project bucket holds Terraform's state: `destroy` leaves it (and the data in it) in place.
 BUCKET_ADDRESS = "module.bucket.google_storage_bucket.this"
 OMNIBOARD_LOCAL_PORT = 8081
@@ -50,8 +50,6 @@ TRACKER_KEYS = (
     "omniboard_port",
     "omniboard_user",
     "omniboard_password_secret",
-    "sacred_mongo_uri_secret",
-    "vertex_network",
 )
 
 
@@ -89,7 +87,7 @@ def workspace(config: Config) -> Workspace:
         module=root / INFRA_DIR,
         work=root / WORK_DIR,
         executable=terraform_executable(root),
-        backend={"bucket": config.bucket, "prefix": STATE_PREFIX},
+        backend={"bucket": config.bucket, "prefix": config.infra.state_prefix},
     )
 
 
@@ -136,7 +134,7 @@ def tfvars(config: Config) -> dict:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    text = env.get_template(TFVARS_TEMPLATE).render(config=config, name_prefix=NAME_PREFIX)
+    text = env.get_template(TFVARS_TEMPLATE).render(config=config)
     return json.loads(text)
 
 
@@ -146,6 +144,62 @@ def render_tfvars(config: Config, ws: Workspace | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(tfvars(config), indent=2) + "\n")
     return path
+
+
+# --- container images -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """What infra/container_images.yaml says of the images edge.yaml names: `errors` (an image not on the list,
+    a model that trains and serves with different framework versions) and `warnings` (the list read more than
+    90 days ago, an image past or within 90 days of its end of availability)."""
+
+    errors: list[str]
+    warnings: list[str]
+
+
+def container_images(root: Path) -> dict:
+    """infra/container_images.yaml, with `images`: image URI -> its version entry (use, framework, version...)."""
+    import yaml
+
+    listed = yaml.safe_load((root / INFRA_DIR / CONTAINER_IMAGES).read_text())
+    listed["images"] = {uri: entry for entry in listed["versions"] for uri in entry["images"]}
+    return listed
+
+
+def check_container_images(config: Config, today: datetime.date | None = None) -> ImageCheck:
+    """Checks the training and serving images of every model of edge.yaml against the kept list."""
+    today = today or datetime.date.today()
+    listed = container_images(config.root)
+    images, errors, warnings = listed["images"], [], []
+    if today - listed["read"] > IMAGE_LIST_MAX_AGE:
+        warnings.append(
+            f"{INFRA_DIR}/{CONTAINER_IMAGES} was read from Google's lists on {listed['read']}, "
+            f"{(today - listed['read']).days} days ago: check them again (its sources are in the file)"
+        )
+    for model in config.models.values():
+        entries = {}
+        for use, image in (("training", model.training.image), ("serving", model.serving.image)):
+            entry = images.get(image)
+            if entry is None or entry["use"] != use:
+                errors.append(f"models.{model.name}.{use}.image {image} is not a {use} image of {CONTAINER_IMAGES}")
+                continue
+            entries[use] = entry
+            ends = entry["end_of_availability"]
+            if ends - today < IMAGE_LIST_MAX_AGE:
+                when = "passed" if ends < today else "is"
+                warnings.append(
+                    f"{image}: its end of availability {when} {ends} (Google's list, as read {listed['read']})"
+                )
+        if len(entries) == 2:
+            trained, served = ((entries[u]["framework"], entries[u]["version"]) for u in ("training", "serving"))
+            if trained != served:
+                errors.append(
+                    f"models.{model.name} trains with {' '.join(trained)} and serves with {' '.join(served)}: "
+                    "use the same version (a SavedModel may not load in an older serving runtime)"
+                )
+    return ImageCheck(errors, warnings)
 
 
 # --- prerequisites --------------------------------------------------------------------------------
@@ -168,6 +222,17 @@ def check_prerequisites(config: Config) -> None:
             "no Google Cloud credentials: run `gcloud auth application-default login` "
             "(or set GOOGLE_APPLICATION_CREDENTIALS to a credential file)"
         ) from None
+
+
+def check_ci_federation(config: Config, environ: dict[str, str] | None = None) -> None:
+    """In CircleCI, refuses to go on without the CircleCI ids in edge.yaml: the plan would propose destroying the
+    workload identity federation that CI itself signs in with (and a pool id cannot be reused for 30 days)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("CIRCLECI") == "true" and not config.infra.circleci_org_id:
+        raise InfraError(
+            "running in CircleCI but edge.yaml sets no infra.circleci_org_id / circleci_project_id / "
+            "circleci_context_id: this plan would destroy CI's own workload identity federation (see infra/README.md)"
+        )
 
 
 def ensure_state_bucket(config: Config) -> bool:
@@ -325,6 +390,7 @@ def read_outputs(ws: Workspace) -> dict:
 def prepare(config: Config, echo: Callable[[str], None] = print, create_bucket: bool = True) -> Workspace:
     """Checks prerequisites, renders tfvars, makes sure the state bucket exists, runs `terraform init`."""
     check_prerequisites(config)
+    check_ci_federation(config)
     ws = workspace(config)
     path = render_tfvars(config, ws)
     echo(f"rendered {path.relative_to(config.root.resolve())} from edge.yaml")
@@ -334,9 +400,22 @@ def prepare(config: Config, echo: Callable[[str], None] = print, create_bucket: 
     return ws
 
 
+def warn_about_images(config: Config, echo: Callable[[str], None] = print) -> None:
+    """Prints what check_container_images finds, before a plan: training and serving on Vertex come next."""
+    try:
+        images = check_container_images(config)
+    except FileNotFoundError:
+        echo(f"warning: no {INFRA_DIR}/{CONTAINER_IMAGES}: the training and serving images were not checked")
+        return
+    for line in images.errors + images.warnings:
+        echo(f"warning: {line}")
+
+
 def plan_infra(config: Config, echo: Callable[[str], None] = print) -> bool:
     """Prints the plan of infra/ for edge.yaml and saves it for apply; True if anything would change."""
-    return terraform_plan(prepare(config, echo))
+    ws = prepare(config, echo)
+    warn_about_images(config, echo)
+    return terraform_plan(ws)
 
 
 def apply_infra(
@@ -347,6 +426,7 @@ def apply_infra(
     Terraform refuses it if anything changed since."""
     if saved:
         check_prerequisites(config)
+        check_ci_federation(config)
         ws = workspace(config)
         if not ws.plan_file.exists():
             raise InfraError(f"no saved plan at {ws.plan_file}: run `invoke infra.plan` first")
@@ -356,6 +436,7 @@ def apply_infra(
         terraform_apply(ws)
         return True
     ws = prepare(config, echo)
+    warn_about_images(config, echo)
     if not terraform_plan(ws):
         echo("infrastructure is up to date: nothing to apply")
         return False
@@ -418,12 +499,13 @@ def dashboard_instructions(config: Config, tracker: dict | None = None) -> str:
     output of Terraform; without it the names are derived from edge.yaml the way infra/ derives them."""
     if not config.tracker.enabled:
         return "The experiment tracker is disabled (edge.yaml tracker.enabled: false)."
+    prefix = config.infra.name_prefix
     tracker = tracker or {
-        "instance": f"{NAME_PREFIX}-tracker",
+        "instance": f"{prefix}-tracker",
         "zone": config.tracker.zone or f"{config.region}-b",
         "omniboard_port": 8080,
         "omniboard_user": "edge",
-        "omniboard_password_secret": f"{NAME_PREFIX}-omniboard-password",
+        "omniboard_password_secret": f"{prefix}-omniboard-password",
     }
     return "\n".join(
         [

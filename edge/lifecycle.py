@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from edge import config as config_module
 from edge.project import Project
+from edge.state import State
 
 EDGE_YAML_TEMPLATE = Path(__file__).with_name("templates") / "edge.yaml.j2"
 
@@ -35,40 +35,39 @@ def check_init_options(config: config_module.Config, **given: str | None) -> Non
             )
 
 
-def init_twin(project: Project) -> list[str]:
-    """Creates the bucket, the state object and the DVC remote on the twin; safe to re-run."""
+def init_project(project: Project, yes: bool = False) -> list[str]:
+    """`invoke init` on the project's target: what the target provisions (the bucket; on gcp Terraform's
+    infrastructure), then the state object and the DVC remote. Safe to re-run."""
     from edge.data import init_data
 
-    done = []
-    client = project.target.storage_client()
-    if client.lookup_bucket(project.config.bucket) is None:
-        client.create_bucket(project.config.bucket, location=project.config.region)
-        done.append(f"created bucket gs://{project.config.bucket}")
-    project.state.update(lambda state: state.setdefault("models", {}))
+    done = project.target.provision(project, yes)
+    project.state.update(lambda state: None)  # writes the state object (in the current layout) if there is none
     init_data(project)
-    done.append(f"DVC remote gs://{project.config.bucket}/dvc (twin address in .dvc/config.local)")
+    done.append(f"DVC remote gs://{project.config.bucket}/dvc (target-specific settings in .dvc/config.local)")
     return done
 
 
 def status(project: Project) -> dict:
-    """What exists: target, bucket, data version, runs, model versions, endpoints, lock."""
+    """What exists: target, bucket, data version, runs, model versions, endpoints, deploy history, lock."""
     from edge import experiments
     from edge.data import data_version
 
-    state, _ = project.state.read()
+    state = project.state.read()
     lock = project.state.current_lock()
     models = {}
     for name, model in project.config.models.items():
-        entry = state.get("models", {}).get(name, {})
+        entry = state.model(name)
         versions = []
-        if entry.get("registry"):
+        if entry.registry:
             vertex = project.vertex()
-            versions = [m.version_id for m in vertex.models.ModelRegistry(entry["registry"]).list_versions()]
+            versions = [m.version_id for m in vertex.models.ModelRegistry(entry.registry).list_versions()]
         models[name] = {
-            "registry": entry.get("registry"),
+            "data": data_version(project, model),
+            "registry": entry.registry,
             "versions": versions,
-            "endpoint": entry.get("endpoint"),
-            "deployed": entry.get("deployed", []),
+            "endpoint": entry.endpoint,
+            "deployed": [d.model_dump() for d in entry.deployed],
+            "deploys": [d.model_dump() for d in entry.deploys],
             "runs": len(experiments.list_runs(project, model)),
         }
     return {
@@ -76,65 +75,63 @@ def status(project: Project) -> dict:
         "project": project.config.project,
         "region": project.config.region,
         "bucket": f"gs://{project.config.bucket}",
-        "data": data_version(project),
         "models": models,
         "lock": lock.describe() + (" (stale)" if lock.stale else "") if lock else None,
     }
 
 
-def remember_infra(project: Project, outputs: dict) -> None:
-    """Keeps Terraform's outputs (endpoints, service accounts, tracker) in the state for train and deploy."""
-
-    def keep(state: dict) -> None:
-        state["infra"] = outputs
-        for model, endpoint in outputs.get("endpoints", {}).items():
-            state.setdefault("models", {}).setdefault(model, {})["endpoint"] = endpoint
-
-    project.state.update(keep)
-
-
 def destroy(project: Project) -> list[str]:
-    """Undeploys the project's models and deletes them, then (gcp) `terraform destroy`, then empties the bucket.
+    """Undeploys the project's models and deletes them, then the target's teardown (gcp: `terraform destroy`),
+    then empties the bucket.
 
     Terraform goes before the bucket is emptied: its state lives there. Each step is recorded as it
     is done, and what is already gone counts as done, so an interrupted destroy can simply run again.
     """
+    done = []
+    for name, entry in project.state.read().models.items():
+        done += _destroy_model(project, name, entry)
+    done += project.target.teardown(project)
+    done.append(_empty_bucket(project))
+    return done
+
+
+def _destroy_model(project: Project, name: str, entry) -> list[str]:
     from google.api_core.exceptions import NotFound
 
     vertex = project.vertex()
     done = []
-    for name, entry in project.state.read()[0].get("models", {}).items():
-        if entry.get("endpoint"):
-            try:
-                endpoint = vertex.Endpoint(entry["endpoint"])
-                endpoint.undeploy_all()
-                if project.target.is_local:  # on gcp the endpoint is Terraform's
-                    endpoint.delete()
-            except NotFound:
-                pass
-            done.append(
-                f"deleted endpoint {entry['endpoint']}"
-                if project.target.is_local
-                else f"undeployed everything from {entry['endpoint']}"
-            )
-            project.state.update(lambda state, name=name: state["models"][name].pop("endpoint", None))
-        if entry.get("registry"):
-            try:
-                vertex.Model(entry["registry"]).delete()
-            except NotFound:
-                pass
-            done.append(f"deleted model {entry['registry']} and its versions")
-            project.state.update(lambda state, name=name: state["models"][name].pop("registry", None))
-    if not project.target.is_local:
-        from edge import infra
+    if entry.endpoint:
+        try:
+            done.append(project.target.release_endpoint(vertex.Endpoint(entry.endpoint)))
+        except NotFound:
+            done.append(f"endpoint {entry.endpoint} was gone already")
 
-        infra.destroy(replace(project.config, target="gcp"), yes=True)
-        done.append("terraform destroy done (the bucket is kept by Terraform and emptied below)")
+        def forget_endpoint(state: State) -> None:
+            state.model(name).endpoint = None
+            state.model(name).deployed = []
+
+        project.state.update(forget_endpoint)
+    if entry.registry:
+        try:
+            vertex.Model(entry.registry).delete()
+        except NotFound:
+            pass
+        done.append(f"deleted model {entry.registry} and its versions")
+
+        def forget_registry(state: State) -> None:
+            state.model(name).registry = None
+
+        project.state.update(forget_registry)
+    return done
+
+
+def _empty_bucket(project: Project) -> str:
+    from google.api_core.exceptions import NotFound
+
     blobs = list(project.bucket.list_blobs(versions=True))  # the gcp bucket keeps noncurrent versions
     for blob in blobs:
         try:
             project.bucket.delete_blob(blob.name, generation=blob.generation)
         except NotFound:
             pass
-    done.append(f"deleted {len(blobs)} objects (all versions) from gs://{project.config.bucket}")
-    return done
+    return f"deleted {len(blobs)} objects (all versions) from gs://{project.config.bucket}"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from edge import config as config_module
-from edge.config import Config
+from edge.config import Config, ModelConfig
+from edge.models import ModelSpec, load_spec
 from edge.state import StateStore
 from edge.target import Target, resolve
 
@@ -23,6 +24,7 @@ class Project:
     config: Config
     target: Target
     root: Path
+    _specs: dict = field(default_factory=dict, repr=False)
 
     @property
     def home(self) -> Path:
@@ -35,11 +37,17 @@ class Project:
 
     @cached_property
     def state(self) -> StateStore:
-        return StateStore(self.bucket)
+        return StateStore(self.bucket, self.target.lost)
 
     @property
     def staging(self) -> str:
         return f"gs://{self.config.bucket}/staging"
+
+    def spec(self, model: ModelConfig) -> ModelSpec:
+        """What the model's folder says about it (labels, payload, data, hooks)."""
+        if model.name not in self._specs:
+            self._specs[model.name] = load_spec(self.root, model)
+        return self._specs[model.name]
 
     def vertex(self):
         """`google.cloud.aiplatform`, initialised for this target and project."""
@@ -57,3 +65,11 @@ def open_project(root: Path = Path("."), target: str | None = None) -> Project:
     if name not in config_module.TARGETS:
         raise config_module.ConfigError(f"unknown target {name!r}: use one of {config_module.TARGETS}")
     return Project(config, resolve(name, config.project, config.region, edge_home(root)), root)
+
+
+def find_root(start: Path) -> Path:
+    """The folder of the edge.yaml at or above `start` (DVC runs stages in the model's folder)."""
+    for folder in (start, *start.parents):
+        if (folder / config_module.CONFIG_FILE).exists():
+            return folder
+    raise config_module.ConfigError(f"no {config_module.CONFIG_FILE} in {start} or above: run `invoke init`")

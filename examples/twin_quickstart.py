@@ -34,7 +34,7 @@ run = time.strftime("%Y%m%d-%H%M%S")
 job = aiplatform.CustomJob.from_local_script(
     display_name="train-line",
     script_path=str(Path(__file__).with_name("train_line.py")),
-    container_uri="us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest",
+    container_uri="us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-15.py310:latest",
     base_output_dir=f"gs://{bucket.name}/runs/{run}",
 )
 job.run()
@@ -42,7 +42,7 @@ job.run()
 model = aiplatform.Model.upload(
     display_name="line",
     artifact_uri=f"gs://{bucket.name}/runs/{run}/model",
-    serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-17:latest",
+    serving_container_image_uri="us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
 )
 endpoint = aiplatform.Endpoint.create(display_name="line")
 endpoint.deploy(model, machine_type="n1-standard-2")

@@ -13,7 +13,6 @@ locals {
     "logging.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
-    "servicenetworking.googleapis.com",
     "storage.googleapis.com",
     "sts.googleapis.com",
   ]
@@ -53,6 +52,7 @@ module "service_accounts" {
   bucket              = module.bucket.name
   circleci_org_id     = var.circleci_org_id
   circleci_project_id = var.circleci_project_id
+  circleci_context_id = var.circleci_context_id
 
   depends_on = [google_project_service.required]
 }
@@ -80,7 +80,7 @@ module "experiment_tracker" {
   machine_type            = var.tracker_machine_type
   disk_size_gb            = var.tracker_disk_size_gb
   snapshot_retention_days = var.tracker_snapshot_retention_days
-  sacred_readers          = { trainer = module.service_accounts.trainer.member }
+  bucket                  = module.bucket.name
 
   depends_on = [google_project_service.required]
 }

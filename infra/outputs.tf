@@ -45,7 +45,5 @@ output "tracker" {
     mongo_port                = module.experiment_tracker[0].mongo_port
     omniboard_user            = module.experiment_tracker[0].omniboard_user
     omniboard_password_secret = module.experiment_tracker[0].omniboard_password_secret
-    sacred_mongo_uri_secret   = module.experiment_tracker[0].sacred_mongo_uri_secret
-    vertex_network            = module.experiment_tracker[0].vertex_network
   } : null
 }

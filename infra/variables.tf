@@ -15,9 +15,11 @@ variable "region" {
   type        = string
   description = "Region of the bucket, Vertex AI, Cloud Run and the tracker (edge.yaml `region`)."
 
+  # The same pattern as edge/config.py's _REGION (tests/infra check that both accept and refuse the same
+  # names): one or more digits, so europe-west10 or us-east5 pass. Validated here only, not in the modules.
   validation {
-    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
-    error_message = "region must be a region such as us-central1."
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must be a region such as us-central1 or europe-west10."
   }
 }
 
@@ -26,19 +28,21 @@ variable "bucket" {
   description = "Project bucket: state, DVC remote, staging, models and Terraform state (edge.yaml `bucket`)."
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.bucket))
-    error_message = "bucket must be 3-63 lower-case letters, digits, dots, dashes or underscores."
+    condition     = can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.bucket)) && !can(regex("^goog|google", var.bucket))
+    error_message = "bucket must be 3-63 lower-case letters, digits, dots, dashes or underscores, and may not start with goog or contain google."
   }
 }
 
 variable "name_prefix" {
   type        = string
-  description = "Prefix of the names edge gives to service accounts, the tracker VM, its network and secrets."
+  description = "Prefix of the names edge gives to service accounts, the tracker VM, its network, secrets and the CI identity pool (edge.yaml `infra.name_prefix`)."
   default     = "edge"
 
+  # 2-21 characters keep <prefix>-ci-infra within the 30 characters of a service account id; a workload
+  # identity pool id may not start with gcp- (<prefix>-ci).
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,19}[a-z0-9]$", var.name_prefix))
-    error_message = "name_prefix must be 2-21 lower-case letters, digits and dashes, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}[a-z0-9]$", var.name_prefix)) && !startswith("${var.name_prefix}-", "gcp-")
+    error_message = "name_prefix must be 2-21 lower-case letters, digits and dashes, starting with a letter and not gcp."
   }
 }
 
@@ -99,8 +103,8 @@ variable "tracker_zone" {
   default     = ""
 
   validation {
-    condition     = var.tracker_zone == "" || can(regex("^[a-z]+-[a-z]+[0-9]-[a-z]$", var.tracker_zone))
-    error_message = "tracker_zone must be empty or a zone such as us-central1-b."
+    condition     = var.tracker_zone == "" || can(regex("^[a-z]+-[a-z]+[0-9]+-[a-z]$", var.tracker_zone))
+    error_message = "tracker_zone must be empty or a zone such as us-central1-b or europe-west10-a."
   }
 }
 
@@ -161,7 +165,7 @@ variable "web_invokers" {
 
 variable "circleci_org_id" {
   type        = string
-  description = "CircleCI organization id (UUID) for workload identity federation; empty: CI federation is not created."
+  description = "CircleCI organization id (UUID, edge.yaml `infra.circleci_org_id`) for workload identity federation; empty: CI federation is not created."
   default     = ""
 
   validation {
@@ -172,16 +176,27 @@ variable "circleci_org_id" {
 
 variable "circleci_project_id" {
   type        = string
-  description = "CircleCI project id (UUID) whose jobs may impersonate the deployer (main) and ci-infra accounts."
+  description = "CircleCI project id (UUID, edge.yaml `infra.circleci_project_id`) whose jobs on main may impersonate the deployer and ci-infra accounts."
   default     = ""
 
   validation {
     condition     = var.circleci_project_id == "" || can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.circleci_project_id))
     error_message = "circleci_project_id must be empty or a UUID."
   }
+}
+
+variable "circleci_context_id" {
+  type        = string
+  description = "Id (UUID, edge.yaml `infra.circleci_context_id`) of the restricted CircleCI context (edge-gcp) every CI job that gets Google credentials runs in."
+  default     = ""
 
   validation {
-    condition     = (var.circleci_org_id == "") == (var.circleci_project_id == "")
-    error_message = "circleci_org_id and circleci_project_id go together: set both, or neither."
+    condition     = var.circleci_context_id == "" || can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.circleci_context_id))
+    error_message = "circleci_context_id must be empty or a UUID."
+  }
+
+  validation {
+    condition     = length(toset([var.circleci_org_id == "", var.circleci_project_id == "", var.circleci_context_id == ""])) == 1
+    error_message = "circleci_org_id, circleci_project_id and circleci_context_id go together: set all three, or none."
   }
 }

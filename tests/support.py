@@ -12,8 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_LINE = ROOT / "examples" / "train_line.py"
-TRAINING_IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
-SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-17:latest"
+TRAINING_IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-15.py310:latest"
+SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 
 
 def run_job(job, timeout: float = 300):
@@ -100,3 +100,8 @@ def invoke(repo: Path, *args: str, timeout: float = 600, **kwargs) -> subprocess
         env={**os.environ, "EDGE_HOME": str(repo / ".edge")},
         **kwargs,
     )
+
+
+def fashion_labels() -> tuple[str, ...]:
+    """The fashion model's class names, from its folder (models/fashion/model.yaml)."""
+    return tuple(yaml.safe_load((ROOT / "models/fashion/model.yaml").read_text())["labels"])

@@ -1,4 +1,4 @@
-"""Versioned data with DVC (remote gs://<bucket>/dvc): init and seed."""
+"""Versioned data with DVC (remote gs://<bucket>/dvc): init, seed a model's data, add your own."""
 
 from __future__ import annotations
 
@@ -6,35 +6,50 @@ from pathlib import Path
 
 from invoke import Collection, task
 
-from edge.tasks.common import TARGET_HELP, open_project, user_errors
+from edge.tasks.common import MODEL_HELP, TARGET_HELP, session
 
 
 @task(help={"target": TARGET_HELP})
 def init(c, target=None):
     """`dvc init` with the project's bucket as the default remote (run by `invoke init`)."""
-    from edge import data
+    from edge import data, ui
 
-    with user_errors():
-        data.init_data(open_project(target))
-    print("DVC ready: remote gs://<bucket>/dvc")
+    with session(target) as project:
+        data.init_data(project)
+    ui.show(f"DVC ready: remote gs://{project.config.bucket}/dvc")
 
 
 @task(
     help={
+        "model": MODEL_HELP,
         "target": TARGET_HELP,
-        "source": "a folder with the four Fashion-MNIST .gz files "
-        "(default: Debian's dataset-fashion-mnist, else the official URLs)",
+        "source": "a folder the model's seed hook reads instead of its default source "
+        "(fashion: the four Fashion-MNIST .gz files; default Debian's package, else the official URLs)",
     }
 )
-def seed(c, target=None, source=None):
-    """Put Fashion-MNIST under data/ (checksums verified), `dvc add` and `dvc push` it."""
-    from edge import data
+def seed(c, model=None, target=None, source=None):
+    """Fetch the model's raw data with its seed hook (checked), `dvc add` and `dvc push` it."""
+    from edge import data, ui
 
-    with user_errors():
-        project = open_project(target)
-        origin = data.seed(project, Path(source) if source else None)
-        version = data.data_version(project)
-    print(f"data/fashion-mnist from {origin}; version {version}; pushed to gs://{project.config.bucket}/dvc")
+    with session(target) as project:
+        spec = project.config.model(model)
+        origin, folder = data.seed(project, spec, Path(source) if source else None)
+        version = data.data_version(project, spec)
+    ui.show(f"{folder} from {origin}; version {version}; pushed to gs://{project.config.bucket}/dvc")
 
 
-ns = Collection("data", init, seed)
+@task(help={"path": "your data: a file or a folder", "model": MODEL_HELP, "target": TARGET_HELP})
+def add(c, path, model=None, target=None):
+    """Put your own data in the model's data folder (model.yaml `data:`), `dvc add` and `dvc push` it."""
+    from edge import data, ui
+
+    with session(target) as project:
+        spec = project.config.model(model)
+        folder = data.add(project, spec, Path(path))
+        version = data.data_version(project, spec)
+    ui.show(
+        f"{path} is now {folder} (version {version}), pushed to gs://{project.config.bucket}/dvc; commit {folder}.dvc"
+    )
+
+
+ns = Collection("data", init, seed, add)

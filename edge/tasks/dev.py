@@ -16,7 +16,13 @@ from invoke import Exit, task
     }
 )
 def test(c, k=None, path="tests", exitfirst=False):
-    """Run the test suite (the tests start their own twins on free ports)."""
+    """Lint (ruff check, ruff format --check), then the test suite (the tests start their own twins on free ports)."""
+    ruff = [sys.executable, "-m", "ruff"]
+    for check in (["check", "."], ["format", "--check", "."]):
+        if subprocess.call(ruff + check) != 0:
+            raise Exit(
+                f"edge: `ruff {' '.join(check)}` found problems: run `ruff check --fix .` and `ruff format .`", code=1
+            )
     command = [sys.executable, "-m", "pytest", path] + (["-k", k] if k else []) + (["-x"] if exitfirst else [])
     code = subprocess.call(command)
     if code:
@@ -25,7 +31,7 @@ def test(c, k=None, path="tests", exitfirst=False):
 
 @task
 def demo(c):
-    """The whole lifecycle on the twin: init, data.seed, train, deploy, predict (test_payload.json)."""
+    """The whole lifecycle on the twin: init, data.seed, train, deploy, predict (the model's payload)."""
     from edge.tasks import data, lifecycle
 
     steps = [

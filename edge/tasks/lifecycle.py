@@ -6,7 +6,7 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from edge.tasks.common import MODEL_HELP, TARGET_HELP, WAIT_HELP, confirm, locked_model, open_project, user_errors
+from edge.tasks.common import JSON_HELP, MODEL_HELP, TARGET_HELP, WAIT_HELP, locked_model, session, user_errors
 
 
 @task(
@@ -20,7 +20,7 @@ from edge.tasks.common import MODEL_HELP, TARGET_HELP, WAIT_HELP, confirm, locke
 )
 def init(c, target=None, project=None, region=None, bucket=None, yes=False):
     """Set up the project on its target: edge.yaml, bucket, state, DVC remote (gcp: Terraform)."""
-    from edge import config, lifecycle
+    from edge import config, lifecycle, ui
 
     with user_errors():
         if not Path("edge.yaml").exists():
@@ -28,35 +28,29 @@ def init(c, target=None, project=None, region=None, bucket=None, yes=False):
             path = lifecycle.write_config(
                 Path("."), target or "twin", name, region or "us-central1", bucket or f"{name}-edge"
             )
-            print(f"wrote {path}")
+            ui.show(f"wrote {path}")
         else:
             lifecycle.check_init_options(config.load(Path(".")), project=project, region=region, bucket=bucket)
-        proj = open_project(target)
-        if proj.target.name == "gcp":
-            from edge import data, infra
-
-            outputs = infra.init_gcp(proj, yes=yes)
-            lifecycle.remember_infra(proj, outputs)
-            data.init_data(proj)
-            print("infrastructure applied, outputs kept in the state, DVC remote set; next: invoke data.seed")
-            return
-        for line in lifecycle.init_twin(proj):
-            print(line)
-        print("next: invoke data.seed, then invoke train")
+    with session(target) as proj:
+        done = lifecycle.init_project(proj, yes=yes)
+    for line in done:
+        ui.show(line)
+    ui.show("next: invoke data.seed, then invoke train")
 
 
 @task(help={"model": MODEL_HELP, "target": TARGET_HELP, "wait": WAIT_HELP})
 def train(c, model=None, target=None, wait=0):
     """`dvc repro` the model's pipeline: prepare, then a CustomJob and a new registry version."""
-    from edge import training
+    from edge import ui
+    from edge.training.pipeline import reproduce
 
-    with user_errors(), locked_model(target, model, "train", wait) as (project, spec):
-        changed = training.reproduce(project, spec)
-        print(
-            "trained and registered; see `invoke experiments`"
-            if changed
-            else f"{spec.name}: data, params and code unchanged since the last run; nothing to train"
-        )
+    with locked_model(target, model, "train", wait) as (project, spec):
+        changed = reproduce(project, spec)
+    ui.show(
+        "trained and registered; see `invoke experiments`"
+        if changed
+        else f"{spec.name}: data, params and code unchanged since the last run; nothing to train"
+    )
 
 
 @task(
@@ -71,14 +65,15 @@ def train(c, model=None, target=None, wait=0):
 def deploy(c, model=None, target=None, version=None, traffic=100, wait=0):
     """Deploy a registry version without downtime: beside the current one, smoke-tested, then traffic moved."""
     from edge import deploy as deploying
+    from edge import ui
 
-    with user_errors(), locked_model(target, model, "deploy", wait) as (project, spec):
+    with locked_model(target, model, "deploy", wait) as (project, spec):
         result = deploying.deploy_version(project, spec, version, int(traffic))
     if not result["changed"]:
-        print(f"{spec.name} version {result['version']} already serves all traffic")
+        ui.show(f"{spec.name} version {result['version']} already serves all traffic")
         return
     shares = ", ".join(f"{i}: {p}%" for i, p in result["traffic"].items())
-    print(
+    ui.show(
         f"{spec.name} version {result['version']} deployed to {result['endpoint']} (traffic {shares}); "
         f"smoke test predicted {result['smoke']}"
     )
@@ -88,85 +83,108 @@ def deploy(c, model=None, target=None, version=None, traffic=100, wait=0):
 def rollback(c, model=None, target=None, wait=0):
     """Go back to the version that served before the last deploy (zero downtime)."""
     from edge import deploy as deploying
+    from edge import ui
 
-    with user_errors(), locked_model(target, model, "rollback", wait) as (project, spec):
+    with locked_model(target, model, "rollback", wait) as (project, spec):
         result = deploying.rollback(project, spec)
-    print(f"{spec.name} rolled back to version {result['version']}")
+    ui.show(f"{spec.name} rolled back to version {result['version']}")
 
 
-@task(help={"model": MODEL_HELP, "target": TARGET_HELP})
-def endpoint(c, model=None, target=None):
+@task(help={"model": MODEL_HELP, "target": TARGET_HELP, "json_": JSON_HELP})
+def endpoint(c, model=None, target=None, json_=False):
     """Print the endpoint's resource name, URL and what is deployed."""
     from edge import deploy as deploying
+    from edge import ui
 
-    with user_errors():
-        project = open_project(target)
+    with session(target) as project:
         info = deploying.describe_endpoint(project, project.config.model(model))
-    print(f"endpoint {info['name']}\nurl      {info['url']}")
-    for d in info["deployed"] or [{"id": "-", "version": "nothing deployed", "traffic": 0}]:
-        print(f"  deployed model {d['id']}: version {d['version']}, {d['traffic']}% traffic")
+    if json_:
+        ui.show_json(info)
+        return
+    ui.show(f"endpoint {info['name']}\nurl      {info['url']}")
+    rows = [(d["id"], d["version"], f"{d['traffic']}%") for d in info["deployed"]]
+    ui.show_table(rows or [("-", "nothing deployed", "0%")], ["deployed model", "version", "traffic"])
 
 
-@task(help={"model": MODEL_HELP, "target": TARGET_HELP, "payload": 'JSON file {"instances": [...]}'})
-def predict(c, model=None, target=None, payload="test_payload.json"):
+@task(
+    help={
+        "model": MODEL_HELP,
+        "target": TARGET_HELP,
+        "payload": 'JSON file {"instances": [...]} (default: the model\'s own, model.yaml `payload:`)',
+    }
+)
+def predict(c, model=None, target=None, payload=None):
     """Send a payload to the endpoint and print predictions with class names."""
     from edge import deploy as deploying
+    from edge import ui
 
-    with user_errors():
-        project = open_project(target)
-        result = deploying.predict(project, project.config.model(model), Path(payload))
-    print(f"version {result['version']} answered:")
+    with session(target) as project:
+        result = deploying.predict(project, project.config.model(model), Path(payload) if payload else None)
+    ui.show(f"version {result['version']} answered:")
     for i, row in enumerate(result["predictions"]):
         probability = f" ({row['probability']:.2f})" if row["probability"] is not None else ""
-        print(f"  {i}: {row['class_id']} {row['class_name']}{probability}")
-    print("predictions:", [row["class_id"] for row in result["predictions"]])
+        ui.show(f"  {i}: {row['class_id']} {row['class_name']}{probability}")
+    ui.show(f"predictions: {[row['class_id'] for row in result['predictions']]}")
 
 
-@task(help={"target": TARGET_HELP})
-def status(c, target=None):
-    """Target, bucket, data version, runs, model versions, endpoint, deployed version and traffic, lock."""
-    from edge import lifecycle
+@task(help={"target": TARGET_HELP, "json_": JSON_HELP})
+def status(c, target=None, json_=False):
+    """Target, bucket, data version, runs, model versions, endpoint, deployed versions, deploy history, lock."""
+    from edge import lifecycle, ui
 
-    with user_errors():
-        info = lifecycle.status(open_project(target))
-    print(f"target   {info['target']} (project {info['project']}, {info['region']})")
-    print(f"bucket   {info['bucket']}")
-    print(f"data     {info['data'] or 'not seeded (invoke data.seed)'}")
+    with session(target) as project:
+        info = lifecycle.status(project)
+    if json_:
+        ui.show_json(info)
+        return
+    ui.show(f"target   {info['target']} (project {info['project']}, {info['region']})")
+    ui.show(f"bucket   {info['bucket']}")
     for name, m in info["models"].items():
-        print(f"model    {name}: {m['runs']} runs, versions {', '.join(m['versions']) or 'none'}")
-        print(f"  endpoint {m['endpoint'] or 'none'}")
+        ui.show(f"model    {name}: {m['runs']} runs, versions {', '.join(m['versions']) or 'none'}")
+        ui.show(f"  data     {m['data'] or f'none yet (invoke data.seed --model {name}, or data.add)'}")
+        ui.show(f"  endpoint {m['endpoint'] or 'none'}")
         for d in m["deployed"]:
-            print(f"  deployed version {d['version']} ({d['deployed_model_id']}): {d['traffic']}% traffic")
-    print(f"lock     {info['lock'] or 'free'}")
+            ui.show(f"  deployed version {d['version']} ({d['deployed_model_id']}): {d['traffic']}% traffic")
+        for record in m["deploys"][-5:]:
+            ui.show(f"  deploy   {_describe_deploy(record)}")
+    ui.show(f"lock     {info['lock'] or 'free'}")
+
+
+def _describe_deploy(record: dict) -> str:
+    import time
+
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(record["when"]))
+    forced = f", forced: {record['reason']}" if record.get("forced") else ""
+    return f"{when} UTC version {record['version']} to {record['traffic']}% by {record['who']}{forced}"
 
 
 @task(help={"target": TARGET_HELP, "yes": "do not ask", "wait": WAIT_HELP})
 def destroy(c, target=None, yes=False, wait=0):
     """Remove this project's endpoints, models and bucket contents (gcp: also terraform destroy)."""
-    from edge import lifecycle
+    from edge import lifecycle, ui
 
-    with user_errors():
-        project = open_project(target)
-        if not yes and not confirm(
-            f"destroy endpoints, models and gs://{project.config.bucket} contents on {project.target.name}?"
-        ):
+    with session(target) as project:
+        question = f"destroy endpoints, models and gs://{project.config.bucket} contents on {project.target.name}?"
+        if not yes and not ui.confirm(question):
             raise Exit("edge: nothing destroyed", code=1)
         with project.state.lock("destroy", float(wait)):
-            for line in lifecycle.destroy(project):
-                print(line)
+            done = lifecycle.destroy(project)
+    for line in done:
+        ui.show(line)
 
 
 @task(name="force-unlock", help={"target": TARGET_HELP, "yes": "do not ask"})
 def force_unlock(c, target=None, yes=False):
     """Remove a lock left by a command that died (asks first)."""
-    with user_errors():
-        project = open_project(target)
+    from edge import ui
+
+    with session(target) as project:
         holder = project.state.current_lock()
         if holder is None:
-            print("no lock held")
+            ui.show("no lock held")
             return
-        if not yes and not confirm(f"remove the lock held by {holder.describe()}?"):
+        if not yes and not ui.confirm(f"remove the lock held by {holder.describe()}?"):
             raise Exit("edge: lock kept", code=1)
         if not project.state.force_unlock(holder):
             raise Exit("edge: the lock changed meanwhile (another command took it); nothing removed", code=1)
-        print(f"removed the lock held by {holder.describe()}")
+    ui.show(f"removed the lock held by {holder.describe()}")

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from edge.twin.server import Twin
+from edge.twin.twin import Twin
 
 
 def _start(home: Path, ports: dict[str, int]) -> Twin:

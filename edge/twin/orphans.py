@@ -1,4 +1,8 @@
-"""Pid files for the twin's child process groups, so a twin that was killed can end them later."""
+"""The twin's child processes by pid: alive or not, and pid files for the process groups a killed twin left.
+
+Children end by themselves when their twin dies (edge/twin/lifeline.py); the pid files are the
+second line of defence, used when a twin starts again or is stopped with `down`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,23 @@ import os
 import signal
 from pathlib import Path
 
+import psutil
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
 
 def _start_time(pid: int) -> str | None:
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+        return repr(psutil.Process(pid).create_time())
+    except psutil.Error:
         return None
 
 

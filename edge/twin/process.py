@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.errors import EdgeError
-from edge.twin import orphans
+from edge.twin import logs, orphans
 
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
@@ -41,17 +41,6 @@ class TwinInfo:
         return self.env["STORAGE_EMULATOR_HOST"]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
-
-
 def _get_json(url: str, timeout: float = 2.0) -> dict:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
@@ -74,7 +63,7 @@ def running(home: Path) -> TwinInfo | None:
     except (OSError, ValueError):
         return None
     info = TwinInfo(raw["pid"], raw["startedAt"], raw["ports"], raw["env"], raw["project"], raw["location"])
-    return info if _alive(info.pid) and _healthy(info) else None
+    return info if orphans.alive(info.pid) and _healthy(info) else None
 
 
 def up(home: Path) -> tuple[TwinInfo, bool]:
@@ -100,7 +89,7 @@ def up(home: Path) -> tuple[TwinInfo, bool]:
         if process.poll() is not None:
             raise TwinProcessError(
                 f"The twin exited at start (code {process.returncode}); see {home / 'twin.log'}:\n"
-                f"{_tail(home / 'twin.log')}"
+                f"{logs.tail(home / 'twin.log', 15)}"
             )
         info = running(home)
         if info is not None and info.pid == process.pid and info.pid != old_pid:
@@ -117,13 +106,13 @@ def down(home: Path) -> bool:
         pid = json.loads(path.read_text())["pid"]
     except (OSError, ValueError, KeyError):
         return False
-    was_running = _alive(pid)
+    was_running = orphans.alive(pid)
     if was_running:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        while _alive(pid) and time.monotonic() < deadline:
+        while orphans.alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(pid):
+        if orphans.alive(pid):
             os.killpg(pid, signal.SIGKILL)
     # jobs and model servers run in sessions of their own: end any that a dead twin left behind
     for pattern in ("vertex/jobs/*/job.pid", "vertex/deployments/*/server.pid"):
@@ -159,7 +148,3 @@ def reset(home: Path) -> None:
 
 def export_lines(info: TwinInfo) -> str:
     return "\n".join(f"export {k}={v}" for k, v in info.env.items())
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""

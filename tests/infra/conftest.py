@@ -34,6 +34,12 @@ web:
   service: fashion-web
   image: europe-west4-docker.pkg.dev/edge-sample-project/edge/fashion-web:1
   invokers: ["user:ana@example.com", "group:ml@example.com"]
+infra:
+  state_prefix: infra/terraform
+  name_prefix: edge-sample
+  circleci_org_id: 0b9e6a52-6a1c-4c8e-9a39-3f1b7f1d2c01
+  circleci_project_id: 5d0c2f7e-8a14-4b6e-b1b1-7c2d9e0a4f12
+  circleci_context_id: 9a7f3c21-4e5d-4b8a-8c6e-1f2a3b4c5d6e
 """
 
 STANDIN = """\
@@ -47,6 +53,12 @@ sys.stdout.write(reply.get("stdout", ""))
 sys.stderr.write(reply.get("stderr", ""))
 sys.exit(reply.get("code", 0))
 """
+
+
+@pytest.fixture(autouse=True)
+def outside_circleci(monkeypatch):
+    """These tests behave the same on a laptop and in CircleCI (edge.infra reads CIRCLECI)."""
+    monkeypatch.delenv("CIRCLECI", raising=False)
 
 
 def unquote(value):
@@ -101,15 +113,21 @@ def embedded_terraform(tmp_path_factory) -> Path:
     return infra.embedded_terraform(tmp_path_factory.mktemp("edge-root"))
 
 
-@pytest.fixture
-def terraform_env(tmp_path) -> dict[str, str]:
+def offline_terraform_env(directory: Path) -> dict[str, str]:
     """Environment for a real terraform: an empty CLI config, and providers only from an empty local
-    mirror, so nothing is fetched from the network and the user's configuration plays no part."""
-    mirror = tmp_path / "provider-mirror"
+    mirror (both written under `directory`), so nothing is fetched from the network and the user's
+    configuration plays no part."""
+    mirror = directory / "provider-mirror"
     mirror.mkdir()
-    cli_config = tmp_path / "terraformrc"
+    cli_config = directory / "terraformrc"
     cli_config.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n')
     return {"TF_CLI_CONFIG_FILE": str(cli_config), "CHECKPOINT_DISABLE": "1"}
+
+
+@pytest.fixture
+def terraform_env(tmp_path) -> dict[str, str]:
+    """offline_terraform_env in the test's temporary directory."""
+    return offline_terraform_env(tmp_path)
 
 
 class StandIn:
@@ -154,5 +172,11 @@ def standin(tmp_path) -> StandIn:
 @pytest.fixture
 def clean_env() -> dict[str, str]:
     """os.environ without Google credentials or configuration, for runs that must find none."""
-    drop = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GOOGLE_CLOUD_PROJECT", "STORAGE_EMULATOR_HOST")
+    drop = (
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "CLOUDSDK_CONFIG",
+        "GOOGLE_CLOUD_PROJECT",
+        "STORAGE_EMULATOR_HOST",
+        "CIRCLECI",
+    )
     return {k: v for k, v in os.environ.items() if k not in drop}

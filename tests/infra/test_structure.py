@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -65,11 +66,41 @@ def test_every_variable_has_a_type_and_a_description(parsed_tf):
             )
 
 
-def test_variables_that_can_be_wrong_are_validated(parsed_tf):
+def root_fed_inputs(parsed_tf, namespaces: str = "var|local|each") -> dict[Path, set[str]]:
+    """Module directory -> the variables the root module sets straight from one of its variables or locals
+    (`name = var.x`, `each.value.x` of a for_each over a variable), or, with `module` among the namespaces, from
+    another module's output: their values enter at the root, which validates them."""
+    fed: dict[Path, set[str]] = {}
+    reference = re.compile(rf"\$\{{({namespaces})\.[\w.\[\]\"-]+\}}")
+    for call in merged(parsed_tf, INFRA, "module").values():
+        directory = (INFRA / unquote(call["source"])).resolve()
+        fed.setdefault(directory, set()).update(
+            name
+            for name, value in call.items()
+            if name not in ("for_each", "count") and isinstance(value, str) and reference.fullmatch(value)
+        )
+    return fed
+
+
+def test_variables_that_can_be_wrong_are_validated_where_they_enter(parsed_tf):
+    """Root variables (edge.yaml's values) and module variables the root does not set from its own values."""
+    fed = root_fed_inputs(parsed_tf, "var|local|each|module")
     for path, parsed in parsed_tf.items():
         for name, body in blocks(parsed, "variable").items():
+            if name in fed.get(path.parent.resolve(), set()):
+                continue
             if VALIDATED.search(name) and body.get("type") in ("string", "${list(string)}", "${map(string)}"):
                 assert body.get("validation"), f"{path.relative_to(ROOT)}: variable {name} has no validation"
+
+
+def test_inputs_validated_at_the_root_are_not_validated_again_in_a_module(parsed_tf):
+    """STYLE.md: validate an input once, where it enters. A second copy of a rule drifts (issue 13: the root's
+    region rule refused europe-west10 while edge.yaml accepted it, and four modules repeated it)."""
+    fed = root_fed_inputs(parsed_tf)
+    for directory, names in fed.items():
+        declared = merged(parsed_tf, directory, "variable")
+        again = sorted(name for name in names if declared[name].get("validation"))
+        assert not again, f"{directory.relative_to(ROOT)} validates {again} again"
 
 
 def test_every_output_has_a_description(parsed_tf):
@@ -140,9 +171,6 @@ def test_no_firewall_admits_the_internet(parsed_tf):
         assert unquote(body.get("direction")) == "INGRESS"
         for source in body["source_ranges"]:
             source = unquote(source)
-            if source.startswith("${"):
-                assert "vertex_peering" in source, f"{name}: computed source {source} must be the peered Vertex range"
-                continue
             network = ipaddress.ip_network(source)
             assert network.prefixlen > 0 and source == IAP_RANGE, f"{name}: ingress from {source}"
 
@@ -173,6 +201,100 @@ def test_the_bucket_is_private_versioned_and_regional(parsed_tf):
     assert any('"staging/"' in rule["condition"][0].get("matches_prefix", []) for rule in bucket["lifecycle_rule"])
     root = blocks(parsed_tf[INFRA / "main.tf"], "module")["bucket"]
     assert root["location"] == "${var.region}"
+
+
+def test_objects_deleted_by_age_in_the_versioned_bucket_are_removed_for_good(parsed_tf):
+    """In a versioned bucket a Delete on age only makes the live version noncurrent; every prefix with such a
+    rule also needs a Delete on noncurrent time (issue 13, item 6)."""
+    parsed = parsed_tf[INFRA / "modules" / "bucket" / "main.tf"]
+    ((_, _, bucket),) = [r for r in resources(parsed) if r[0] == "google_storage_bucket"]
+    assert bucket["versioning"][0]["enabled"] is True
+    rules = [(rule["condition"][0], rule["action"][0]) for rule in bucket["lifecycle_rule"]]
+    deletes = [condition for condition, action in rules if unquote(action["type"]) == "Delete"]
+    by_age = {tuple(condition.get("matches_prefix", [])) for condition in deletes if "age" in condition}
+    by_noncurrent_time = {
+        tuple(condition.get("matches_prefix", [])) for condition in deletes if "days_since_noncurrent_time" in condition
+    }
+    assert by_age, "the staging/ rule exists"
+    assert by_age <= by_noncurrent_time, (
+        f"prefixes deleted by age but never for good: {sorted(by_age - by_noncurrent_time)}"
+    )
+
+
+def test_the_tracker_reads_only_the_experiments_prefix_of_the_bucket(parsed_tf):
+    """Issue 13, item 4 (infrastructure side): the VM may read the Sacred runs edge writes to the bucket (to
+    fill Omniboard from them), read-only and only under experiments/: a conditional bucket-level grant."""
+    parsed = parsed_tf[INFRA / "modules" / "experiment_tracker" / "iam.tf"]
+    grants = [(name, body) for kind, name, body in resources(parsed) if kind == "google_storage_bucket_iam_member"]
+    assert [name for name, _ in grants] == ["tracker_reads_experiments"]
+    ((_, grant),) = grants
+    assert unquote(grant["role"]) == "roles/storage.objectViewer"
+    assert grant["condition"][0]["expression"] == "${local.experiments_condition}"
+    main = (INFRA / "modules" / "experiment_tracker" / "main.tf").read_text()
+    assert "objects/${var.experiments_prefix}" in main and "objectListPrefix" in main
+    root = blocks(parsed_tf[INFRA / "main.tf"], "module")["experiment_tracker"]
+    assert root["bucket"] == "${module.bucket.name}"
+
+
+def test_nothing_is_left_of_the_path_from_training_to_mongodb(parsed_tf):
+    """Training writes runs to the bucket and the VM's importer copies them into MongoDB, so the Sacred URI
+    secret, its readers, the Vertex peering, its range and firewall rule, and their outputs are gone, from
+    Terraform (resources, variables, outputs, module arguments, templates) and from what edge reads."""
+    removed = re.compile(
+        r"sacred.mongo.uri|sacred_readers|vertex_network|vertex_to_mongo|vertex.peering|servicenetworking"
+        r"|service_networking"
+    )
+    for path in INFRA.rglob("*"):
+        if path.suffix in (".tf", ".tftpl", ".j2"):
+            found = sorted(set(removed.findall(path.read_text())))
+            assert not found, f"{path.relative_to(ROOT)} mentions {found}"
+    kinds = {kind for parsed in parsed_tf.values() for kind, _, _ in resources(parsed)}
+    assert not {"google_service_networking_connection", "google_compute_global_address"} & kinds
+    assert not [key for key in infra.TRACKER_KEYS if removed.search(key)]
+    jobs = (ROOT / "edge" / "training" / "jobs.py").read_text()
+    assert "vertex_network" not in jobs and "network=" not in jobs
+
+
+def test_the_deployer_may_poll_cloud_run_operations_and_nothing_more_at_project_level(parsed_tf):
+    """google-cloud-run's update_service(...).result() polls projects/P/locations/L/operations/ID, which the
+    service-level run.developer grant does not cover (issue 13, item 7)."""
+    parsed = parsed_tf[INFRA / "modules" / "service_accounts" / "iam.tf"]
+    roles = {name: body for kind, name, body in resources(parsed) if kind == "google_project_iam_custom_role"}
+    assert [unquote(p) for p in roles["run_operations_reader"]["permissions"]] == ["run.operations.get"]
+    members = {name: body for kind, name, body in resources(parsed) if kind == "google_project_iam_member"}
+    grant = members["deployer_polls_run_operations"]
+    assert grant["role"] == "${google_project_iam_custom_role.run_operations_reader.id}"
+    assert grant["member"] == '${google_service_account.this["deployer"].member}'
+
+
+def test_ci_federation_maps_a_subject_that_fits_and_trusts_main_in_the_context_only(parsed_tf):
+    """Issue 13, items 2 and 9. google.subject may not exceed 127 bytes: the V1 token's sub
+    (org/<uuid>/project/<uuid>/user/<uuid>) is exactly 127; the mapping cuts the V2 suffix off. Only tokens
+    of the project, on main, in the restricted context, not SSH reruns, are accepted; both CI accounts may be
+    impersonated from main only."""
+    parsed = parsed_tf[INFRA / "modules" / "service_accounts" / "ci.tf"]
+    ((_, _, provider),) = [r for r in resources(parsed) if r[0] == "google_iam_workload_identity_pool_provider"]
+    mapping = {unquote(k): unquote(v) for k, v in provider["attribute_mapping"].items() if not k.startswith("__")}
+    assert mapping["google.subject"] == "assertion.sub.split('/vcs-origin/')[0]"
+    uuid = "0b9e6a52-6a1c-4c8e-9a39-3f1b7f1d2c01"
+    v1_sub = f"org/{uuid}/project/{uuid}/user/{uuid}"
+    v2_sub = f"{v1_sub}/vcs-origin/github.com/an-org/a-repository/vcs-ref/refs/heads/main"
+    assert len(v1_sub.encode()) == 127 and len(v2_sub.encode()) > 127
+    assert len(v2_sub.split("/vcs-origin/")[0].encode()) <= 127
+    condition = (INFRA / "modules" / "service_accounts" / "ci.tf").read_text()
+    for clause in (
+        "oidc.circleci.com/project-id",
+        "== 'refs/heads/main'",
+        "oidc.circleci.com/context-ids",
+        "ssh-rerun",
+    ):
+        assert clause in condition, clause
+    bindings = {name: body for kind, name, body in resources(parsed) if kind == "google_service_account_iam_member"}
+    assert set(bindings) == {"ci_main_is_deployer", "ci_main_is_infra"}
+    for name, body in bindings.items():
+        assert unquote(body["member"]).endswith("/attribute.project_ref/${var.circleci_project_id}:refs/heads/main"), (
+            name
+        )
 
 
 def test_no_service_account_key_is_created(parsed_tf):
@@ -217,6 +339,7 @@ def test_rendered_tfvars_carry_edge_yaml_and_are_valid_json(sample_config):
     assert values["tracker_zone"] == "europe-west4-a" and values["tracker_machine_type"] == "e2-medium"
     assert values["web_invokers"] == ["user:ana@example.com", "group:ml@example.com"]
     assert values["web_image"].endswith("fashion-web:1")
+    assert values["name_prefix"] == "edge-sample" and values["circleci_context_id"].startswith("9a7f3c21")
 
 
 def test_rendered_tfvars_hold_no_secret(sample_config):
@@ -240,4 +363,4 @@ def test_the_outputs_python_reads_are_declared(parsed_tf):
 
 def test_the_backend_prefix_and_bucket_come_from_edge_yaml(sample_config):
     ws = infra.workspace(sample_config)
-    assert ws.backend == {"bucket": "edge-sample-bucket", "prefix": infra.STATE_PREFIX}
+    assert ws.backend == {"bucket": "edge-sample-bucket", "prefix": "infra/terraform"}

@@ -31,7 +31,8 @@ def no_google(monkeypatch):
 
 
 def test_init_passes_the_gcs_backend_settings_from_edge_yaml(ws, standin, sample_config):
-    """Stand-in: argv of `terraform init`, its working directory and TF_DATA_DIR."""
+    """Stand-in: argv of `terraform init` (bucket and edge.yaml's infra.state_prefix), its working directory
+    and TF_DATA_DIR."""
     infra.terraform_init(ws())
     (call,) = standin.calls
     root = sample_config.root.resolve()
@@ -42,7 +43,7 @@ def test_init_passes_the_gcs_backend_settings_from_edge_yaml(ws, standin, sample
         "-reconfigure",
         "-backend=true",
         "-backend-config=bucket=edge-sample-bucket",
-        "-backend-config=prefix=terraform/state",
+        "-backend-config=prefix=infra/terraform",
     ]
     assert call["cwd"] == str((root / "infra").resolve())
     assert call["TF_DATA_DIR"] == str(root / ".edge" / "infra" / "terraform")
@@ -191,14 +192,15 @@ def test_without_terraform_on_path_the_embedded_one_is_used(tmp_path, monkeypatc
 
 
 def test_dashboard_instructions_name_the_tunnel_and_the_url(sample_config):
-    """No terraform runs: instructions from Terraform's `tracker` output, and derived from edge.yaml."""
+    """No terraform runs: instructions from Terraform's `tracker` output, and derived from edge.yaml (the names
+    carry infra.name_prefix, as infra/ names them)."""
     text = infra.dashboard_instructions(sample_config)
     assert (
-        "gcloud compute start-iap-tunnel edge-tracker 8080 --local-host-port=localhost:8081 "
+        "gcloud compute start-iap-tunnel edge-sample-tracker 8080 --local-host-port=localhost:8081 "
         "--zone europe-west4-a --project edge-sample-project"
     ) in text
     assert "http://localhost:8081" in text
-    assert "gcloud secrets versions access latest --secret edge-omniboard-password" in text
+    assert "gcloud secrets versions access latest --secret edge-sample-omniboard-password" in text
     tracker = {
         "instance": "x-tracker",
         "zone": "europe-west4-c",

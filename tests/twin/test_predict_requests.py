@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 import requests
@@ -47,6 +48,7 @@ BAD_REQUESTS = {
     "wrong type": (b'{"instances": [["a"]]}', 400, "instance 0"),
     "nan": (b'{"instances": [[NaN]]}', 400, "NaN"),
     "infinity": (b'{"instances": [[Infinity]]}', 400, "Infinity"),
+    "nested 5000 levels deep": (b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "nested too deeply"),
     "too many instances": (json.dumps({"instances": [[1.0]] * 1001}).encode(), 400, "1000"),
     "over 1.5 MB": (json.dumps({"instances": [[1.0]] * 400_000}).encode(), 413, "1.5 MB"),
 }
@@ -75,3 +77,35 @@ def test_predict_on_an_endpoint_without_models_is_refused(vertex):
             empty.predict(instances=[[1.0]])
     finally:
         empty.delete()
+
+
+def test_concurrent_requests_each_get_their_own_predictions_and_errors(twin, predict_url):
+    """The twin combines concurrent predict calls into one model call: each caller still gets its own answer."""
+    forwarders = [server.forwarder for server in twin.backend.servers.servers.values()]
+    combined_before = sum(f.combined_bodies for f in forwarders)
+    start = threading.Barrier(16)
+    wrong: list[str] = []
+
+    def client(i: int) -> None:
+        session = requests.Session()
+        bad = i % 4 == 0  # a quarter send instances of the wrong shape
+        body = json.dumps({"instances": [[float(i), 1.0]] if bad else [[float(i)], [float(-i)]]}).encode()
+        start.wait()
+        for _ in range(10):
+            response = session.post(predict_url, data=body, headers={"Content-Type": "application/json"}, timeout=60)
+            if bad:
+                ok = response.status_code == 400 and "shape" in response.json()["error"]["message"]
+            else:
+                got = [p[0] for p in response.json().get("predictions", [])]
+                ok = response.status_code == 200 and len(got) == 2 and abs(got[0] - (2 * i + 1)) < 0.1
+                ok = ok and abs(got[1] - (1 - 2 * i)) < 0.1
+            if not ok:
+                wrong.append(f"client {i}: {response.status_code} {response.text[:200]}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert sum(f.combined_bodies for f in forwarders) > combined_before, "no calls were combined"

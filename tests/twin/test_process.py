@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import psutil
 import pytest
 from google.api_core import exceptions
 
@@ -33,11 +35,23 @@ def invoke(edge_home: Path, *args: str) -> subprocess.CompletedProcess:
 
 def pid_alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    return state != "Z"
+
+
+def process_trees(pids: list[int]) -> list[int]:
+    """The processes and all their descendants."""
+    found = []
+    for pid in pids:
+        parent = psutil.Process(pid)
+        found += [pid, *(child.pid for child in parent.children(recursive=True))]
+    return found
+
+
+def copy_tree(source_bucket, prefix: str, destination_bucket) -> None:
+    for blob in source_bucket.list_blobs(prefix=prefix):
+        destination_bucket.blob(blob.name).upload_from_string(blob.download_as_bytes())
 
 
 def recorded_pids(root: Path, name: str) -> list[int]:
@@ -50,27 +64,6 @@ def edge_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("edge-home")
     yield home
     process.down(home / "twin")
-
-
-@pytest.fixture
-def own_vertex(edge_home, target, bucket):
-    """The SDK pointed at the background twin for one test, then back at the session's twin."""
-    info = process.running(edge_home / "twin")
-    assert info is not None, "the background twin should be running"
-    own = twin_target(info.env)
-    client = own.storage_client()
-    own_bucket = client.lookup_bucket("edge-proc") or client.create_bucket("edge-proc")
-    own.init_vertex(staging_bucket=f"gs://{own_bucket.name}/staging")
-    from google.cloud import aiplatform
-
-    yield aiplatform, own_bucket
-    target.apply_env()
-    target.init_vertex(staging_bucket=f"gs://{bucket.name}/staging")
-
-
-def copy_tree(source_bucket, prefix: str, destination_bucket) -> None:
-    for blob in source_bucket.list_blobs(prefix=prefix):
-        destination_bucket.blob(blob.name).upload_from_string(blob.download_as_bytes())
 
 
 def test_up_starts_a_background_twin_and_a_second_up_reuses_it(edge_home):
@@ -95,10 +88,18 @@ def test_status_shows_ports_and_env_prints_exports(edge_home):
     assert "export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false" in exports
 
 
-def test_a_twin_killed_during_a_job_fails_the_job_and_keeps_everything_else(
-    edge_home, own_vertex, bucket, line_model_uri
-):
-    aiplatform, own_bucket = own_vertex
+@pytest.fixture(scope="module")
+def interrupted(edge_home, target, bucket, line_model_uri):
+    """The background twin killed with SIGKILL while a job runs and a model is deployed: what it left behind.
+
+    The SDK points at the background twin until the module's tests end."""
+    twin_home = edge_home / "twin"
+    own = twin_target(process.running(twin_home).env)
+    client = own.storage_client()
+    own_bucket = client.lookup_bucket("edge-proc") or client.create_bucket("edge-proc")
+    own.init_vertex(staging_bucket=f"gs://{own_bucket.name}/staging")
+    from google.cloud import aiplatform
+
     prefix = line_model_uri.removeprefix(f"gs://{bucket.name}/")
     copy_tree(bucket, prefix, own_bucket)
     model = upload_line_model(aiplatform, f"gs://{own_bucket.name}/{prefix}")
@@ -111,22 +112,48 @@ def test_a_twin_killed_during_a_job_fails_the_job_and_keeps_everything_else(
     job.submit()
     while job.state.name != "JOB_STATE_RUNNING":
         time.sleep(0.2)
-    twin_home = edge_home / "twin"
-    children = recorded_pids(twin_home, "job.pid") + recorded_pids(twin_home, "server.pid")
+    (supervisor,) = recorded_pids(twin_home, "job.pid")
+    while not psutil.Process(supervisor).children():  # the job's script starts under its supervisor
+        time.sleep(0.05)
+    children = process_trees([supervisor, *recorded_pids(twin_home, "server.pid")])
     os.kill(process.running(twin_home).pid, signal.SIGKILL)
+    yield SimpleNamespace(
+        aiplatform=aiplatform,
+        job=job,
+        model=model,
+        endpoint=endpoint,
+        children=children,
+        prefix=prefix,
+        bucket=own_bucket,
+    )
+    target.apply_env()
+    target.init_vertex(staging_bucket=f"gs://{bucket.name}/staging")
 
-    info, started = process.up(twin_home)
+
+def test_a_twin_killed_with_sigkill_leaves_no_job_or_model_server_running(interrupted):
+    assert len(interrupted.children) >= 3, "a job (its supervisor and script) and a model server were running"
+    deadline = time.monotonic() + 10
+    while survivors := [pid for pid in interrupted.children if pid_alive(pid)]:
+        assert time.monotonic() < deadline, f"the dead twin's job and model server must end by themselves: {survivors}"
+        time.sleep(0.1)
+
+
+def test_a_restarted_twin_fails_the_interrupted_job_and_serves_the_model_again(edge_home, interrupted):
+    info, started = process.up(edge_home / "twin")
     assert started
-    job = aiplatform.CustomJob.get(job.resource_name)
+    own = twin_target(info.env)
+    own.apply_env()
+    own.init_vertex(staging_bucket=f"gs://{interrupted.bucket.name}/staging")
+    aiplatform = interrupted.aiplatform
+    job = aiplatform.CustomJob.get(interrupted.job.resource_name)
     assert job.state.name == "JOB_STATE_FAILED"
     assert "twin stopped" in job.error.message
-    assert not any(pid_alive(pid) for pid in children), "the dead twin's job and model server must be ended"
-    assert aiplatform.Model(model.resource_name).version_id == "1"
-    assert own_bucket.blob(f"{prefix}/saved_model.pb").exists()
+    assert aiplatform.Model(interrupted.model.resource_name).version_id == "1"
+    assert own.storage_client().bucket(interrupted.bucket.name).blob(f"{interrupted.prefix}/saved_model.pb").exists()
     deadline = time.monotonic() + 120
     while True:  # the deployed model is served again once its server has loaded it
         try:
-            assert abs(endpoint.predict(instances=[[1.0]]).predictions[0][0] - 3.0) < 0.1
+            assert abs(interrupted.endpoint.predict(instances=[[1.0]]).predictions[0][0] - 3.0) < 0.1
             break
         except exceptions.ServiceUnavailable:
             assert time.monotonic() < deadline, "the deployed model was not served again after the restart"

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from edge.twin.vertex.serving import MAX_BODY_BYTES, PROJECT_ROOT, start_model_server, stop_model_server
+from tests.twin.connections import answered_within
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -147,6 +148,7 @@ BAD_REQUESTS = {
     "instances not a list": (b'{"instances": 3}', ["'instances' must be a list"]),
     "empty instances": (b'{"instances": []}', ["'instances' is empty"]),
     "NaN": (b'{"instances": [[NaN]]}', ["NaN"]),
+    "nested 5000 levels deep": (b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}", ["nested too deeply"]),
     "Infinity": (b'{"instances": [[-Infinity]]}', ["Infinity"]),
     "wrong shape": (
         json.dumps({"instances": [PIXELS, PIXELS[:-1]]}).encode(),
@@ -237,6 +239,10 @@ def test_sixteen_concurrent_clients_each_get_their_own_predictions(image_port, i
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+def test_200_connections_opened_at_once_are_all_answered(image_port):
+    assert answered_within(image_port, 200, seconds=3) == 200
 
 
 def test_a_model_with_two_inputs_takes_objects_and_answers_an_object_per_row(scorer_port):

@@ -63,11 +63,11 @@ def test_images() -> tuple[np.ndarray, np.ndarray]:
 def deployed_repo(user_repo) -> Path:
     """`user_repo` with the fashion model trained and deployed on its twin; steps tests/lifecycle did are skipped
     (after its `invoke destroy`, they run again: train then retrains, since the registry is gone)."""
-    entry = open_project(user_repo).state.read()[0].get("models", {}).get("fashion", {})
-    if not entry.get("registry"):
+    entry = open_project(user_repo).state.read().model("fashion")
+    if not entry.registry:
         for step in ("init", "data.seed", "train"):
             succeeded(invoke(user_repo, step))
-    if not entry.get("deployed"):
+    if not entry.deployed:
         succeeded(invoke(user_repo, "deploy"))
     return user_repo
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from edge.deploy import CLASS_NAMES
 from fashion_web.app import MAX_BODY_BYTES, create_app
+from tests.support import ROOT, fashion_labels
 from tests.web.conftest import png_bytes
+
+LABELS = fashion_labels()
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -31,13 +33,13 @@ def test_healthz_answers_without_opening_the_project(tmp_path):
         assert empty.get("/healthz").json() == {"status": "ok"}
 
 
-def test_the_page_offers_upload_and_drawing_with_no_outside_resources(tmp_path):
-    with TestClient(create_app(tmp_path)) as empty:
-        page = empty.get("/")
-        script = empty.get("/static/app.js")
+def test_the_page_offers_upload_and_drawing_with_no_outside_resources():
+    with TestClient(create_app(ROOT)) as app:  # the page is served without reaching the target
+        page = app.get("/")
+        script = app.get("/static/app.js")
     assert page.status_code == 200 and 'type="file"' in page.text and "<canvas" in page.text
     assert "http://" not in page.text and "https://" not in page.text
-    assert "Ankle boot" in page.text  # the class names the bar chart uses
+    assert "Ankle boot" in page.text  # the class names the bar chart uses, from models/fashion/model.yaml
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     assert script.status_code == 200 and "/api/classify" in script.text
 
@@ -49,7 +51,7 @@ def test_a_png_of_a_test_image_classifies_like_its_raw_pixels(client, test_image
         assert response.status_code == 200, response.text
         answer = response.json()
         assert answer["class_id"] == raw["class_id"]
-        assert answer["class_name"] == CLASS_NAMES[raw["class_id"]]
+        assert answer["class_name"] == LABELS[raw["class_id"]]
         assert len(answer["probabilities"]) == 10 and answer["probability"] == max(answer["probabilities"])
         assert answer["model_version"]
     assert any(raw["class_id"] == label for raw, label in zip(raw_predictions, labels[:3], strict=False))

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.deploy import CLASS_NAMES
-from tests.support import ROOT
+from tests.support import ROOT, fashion_labels
 from tests.web.conftest import png_bytes, web_serve
+
+LABELS = fashion_labels()
 
 pytestmark = pytest.mark.timeout(900)
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,10 +65,10 @@ def test_uploading_a_test_image_shows_its_class_probabilities_and_the_version(
     upload.write_bytes(png_bytes(pixels[index]))
     page.set_input_files("#file", str(upload))
     page.wait_for_selector("#result:not([hidden])")
-    assert page.inner_text("#class-name") == CLASS_NAMES[labels[index]]
+    assert page.inner_text("#class-name") == LABELS[labels[index]]
     assert page.inner_text("#model-version").strip()
     assert page.locator("#bars li").count() == 10
-    assert page.locator("#bars li.top").inner_text().startswith(CLASS_NAMES[labels[index]])
+    assert page.locator("#bars li.top").inner_text().startswith(LABELS[labels[index]])
     page.screenshot(path=str(tmp_path / "fashion-web.png"), full_page=True)
     if os.environ.get("EDGE_UPDATE_SCREENSHOT"):  # the README's picture; tests leave the tree as it was
         shutil.copyfile(tmp_path / "fashion-web.png", SCREENSHOT)
@@ -83,4 +84,4 @@ def test_a_drawing_on_the_canvas_gets_a_class(page):
     page.mouse.up()
     page.click("#classify-drawing")
     page.wait_for_selector("#result:not([hidden])")
-    assert page.inner_text("#class-name") in CLASS_NAMES
+    assert page.inner_text("#class-name") in LABELS

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.twin import orphans
+from edge.twin.lifeline import Lifeline
 from edge.twin.vertex.artifacts import Artifacts
 from edge.twin.vertex.deployments import ModelServers
 from edge.twin.vertex.endpoints import Endpoints
@@ -16,7 +17,10 @@ from edge.twin.vertex.store import Operations, Store
 
 
 class VertexBackend:
-    """State lives in `home/vertex.json`; job and model-server files under `home/jobs` and `home/deployments`."""
+    """State lives in `home/vertex.json`; job and model-server files under `home/jobs` and `home/deployments`.
+
+    Jobs and model servers get `lifeline`, so that they end when the twin's process does.
+    """
 
     def __init__(
         self,
@@ -24,6 +28,7 @@ class VertexBackend:
         storage_url: str,
         client_env: dict[str, str],
         project: str,
+        lifeline: Lifeline,
         wipe_storage: Callable[[], None] = lambda: None,
     ):
         self.home = home
@@ -33,9 +38,11 @@ class VertexBackend:
         self.store = Store(home / "vertex.json")
         self.operations = Operations(self.store)
         self.models = ModelRegistry(self.store, self.operations)
-        self.servers = ModelServers(home / "deployments", self.artifacts.fetch_tree)
+        self.servers = ModelServers(home / "deployments", self.artifacts.fetch_tree, lifeline)
         self.endpoints = Endpoints(self.store, self.operations, self.models, self.servers)
-        self.jobs = CustomJobs(self.store, self.operations, home / "jobs", self.artifacts.fetch_object, client_env)
+        self.jobs = CustomJobs(
+            self.store, self.operations, home / "jobs", self.artifacts.fetch_object, client_env, lifeline
+        )
 
     def start(self) -> None:
         """Cleans up after the last run (its jobs FAILED, its operations ended with an error, its model
@@ -57,6 +64,7 @@ class VertexBackend:
         self.wipe_storage()
         for sub in ("jobs", "deployments"):
             shutil.rmtree(self.home / sub, ignore_errors=True)
+        self.jobs.closing = self.servers.closing = False  # stopped for the reset, not for good
         return {}
 
     def status(self) -> dict:

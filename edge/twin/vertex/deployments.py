@@ -1,10 +1,8 @@
-"""Model server processes of deployed models, and the proxy that forwards predict calls to them."""
+"""Model server processes of deployed models, and predict calls forwarded to them (forwarding.py)."""
 
 from __future__ import annotations
 
-import http.client
 import logging
-import queue
 import shutil
 import threading
 import time
@@ -12,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
 from edge.twin import orphans
 from edge.twin.errors import FailedPrecondition, InvalidArgument, PayloadTooLarge, Unavailable
+from edge.twin.lifeline import Lifeline
+from edge.twin.vertex.forwarding import ModelServerClient, PredictForwarder
 
 log = logging.getLogger(__name__)
 
@@ -26,37 +24,19 @@ DRAIN_SECONDS = 30
 class ModelServer:
     process: object
     port: int
-    idle: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    forwarder: PredictForwarder
     in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def post(self, path: str, body: bytes) -> tuple[int, dict]:
-        """POST over a kept-alive connection; one retry on a fresh one if a kept one went stale."""
-        for attempt in (0, 1):
-            try:
-                conn = self.idle.get_nowait()
-            except queue.Empty:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
-            try:
-                conn.request("POST", path, body, {"Content-Type": "application/json"})
-                response = conn.getresponse()
-                payload = response.read()
-            except (ConnectionError, http.client.HTTPException, OSError):
-                conn.close()
-                if attempt:
-                    raise
-                continue
-            self.idle.put(conn)
-            return response.status, orjson.loads(payload or b"{}")
-        raise AssertionError("unreachable")
 
 
 class ModelServers:
     """Starts, tracks and stops one model server per deployed model id."""
 
-    def __init__(self, home: Path, fetch_artifacts: Callable[[str, Path], None]):
+    def __init__(self, home: Path, fetch_artifacts: Callable[[str, Path], None], lifeline: Lifeline):
         self.home = home
         self.fetch_artifacts = fetch_artifacts
+        self.lifeline = lifeline
+        self.client = ModelServerClient()
         self.servers: dict[str, ModelServer] = {}
         self.lock = threading.Lock()
         self.closing = False
@@ -78,15 +58,21 @@ class ModelServers:
                 "as Vertex's prebuilt TensorFlow serving container does."
             )
         try:
-            process, port = start_model_server(model_dir, workdir / "server.log")
+            process, port = start_model_server(model_dir, workdir / "server.log", lifeline=self.lifeline)
         except RuntimeError as exc:
             raise FailedPrecondition(f"The model server for {artifact_uri} failed to start: {exc}") from None
         orphans.record(workdir / "server.pid", process.pid)
+        self.client.prepare()
         with self.lock:
             if not self.closing:
-                self.servers[deployed_model_id] = ModelServer(process, port)
+                self.servers[deployed_model_id] = ModelServer(process, port, self._forwarder(port))
                 return
         stop_model_server(process)  # the twin stopped while this one loaded
+
+    def _forwarder(self, port: int) -> PredictForwarder:
+        from yarl import URL  # aiohttp's
+
+        return PredictForwarder(self.client, URL(f"http://127.0.0.1:{port}/predict"))
 
     def stop(self, deployed_model_id: str) -> None:
         """Stops a server after its in-flight requests finish (at most DRAIN_SECONDS)."""
@@ -112,7 +98,12 @@ class ModelServers:
         with self.lock:
             return {dm_id: server.port for dm_id, server in self.servers.items()}
 
-    def predict(self, deployed_model_id: str, body: bytes) -> dict:
+    async def close_client(self) -> None:
+        """Close the connections to the model servers (on the serving event loop, as it stops)."""
+        await self.client.close()
+
+    async def predict(self, deployed_model_id: str, body: bytes) -> dict:
+        """The model server's predictions for a predict body; its 4xx become InvalidArgument."""
         with self.lock:
             server = self.servers.get(deployed_model_id)
             if server is None:
@@ -120,7 +111,7 @@ class ModelServers:
             with server.lock:
                 server.in_flight += 1
         try:
-            status, payload = server.post("/predict", body)
+            status, payload = await server.forwarder.forward(body)
         except OSError as exc:
             raise Unavailable(f"Deployed model {deployed_model_id} did not answer: {exc}") from None
         finally:

@@ -13,7 +13,6 @@ from edge.twin.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    PayloadTooLarge,
     TwinError,
     Unavailable,
 )
@@ -24,7 +23,6 @@ from edge.twin.vertex.store import Operations, Store, now
 
 log = logging.getLogger(__name__)
 
-MAX_PREDICT_BYTES = 1_572_864  # Vertex's online prediction request limit (1.5 MB)
 _MUTABLE = ("displayName", "description", "labels", "trafficSplit")
 
 
@@ -207,12 +205,8 @@ class Endpoints:
         threading.Thread(target=self.servers.stop, args=(deployed_model_id,), daemon=True).start()
         return self.operations.completed(name, "UndeployModelOperationMetadata", "UndeployModelResponse", {})
 
-    def predict(self, name: str, body: bytes) -> dict:
-        if len(body) > MAX_PREDICT_BYTES:
-            raise PayloadTooLarge(
-                f"Request payload of {len(body)} bytes exceeds the online prediction limit of "
-                f"{MAX_PREDICT_BYTES} bytes (1.5 MB); send fewer instances per request."
-            )
+    async def predict(self, name: str, body: bytes) -> dict:
+        """The deployed model's answer, picked by the traffic split (body limits: the route's)."""
         with self.store.lock:
             endpoint = self.get(name)
             split = {k: v for k, v in endpoint["trafficSplit"].items() if v > 0}
@@ -222,7 +216,7 @@ class Endpoints:
             deployed = next((d for d in endpoint["deployedModels"] if d["id"] == chosen), None)
             if deployed is None:
                 raise Unavailable(f"Endpoint {name} routes traffic to {chosen}, which is not deployed; retry.")
-        payload = self.servers.predict(chosen, body)
+        payload = await self.servers.predict(chosen, body)
         return {
             "predictions": payload["predictions"],
             "deployedModelId": chosen,

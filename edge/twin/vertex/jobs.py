@@ -12,8 +12,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.twin import orphans
+from edge.twin import logs, orphans
 from edge.twin.errors import FailedPrecondition, InvalidArgument
+from edge.twin.lifeline import SUPERVISOR, Lifeline
 from edge.twin.vertex import filters
 from edge.twin.vertex.store import Operations, Store, now
 
@@ -37,12 +38,14 @@ class CustomJobs:
         home: Path,
         fetch_object: Callable[[str, Path], None],
         client_env: dict[str, str],
+        lifeline: Lifeline,
     ):
         self.store = store
         self.operations = operations
         self.home = home
         self.fetch_object = fetch_object
         self.client_env = client_env
+        self.lifeline = lifeline
         self.slots = threading.Semaphore(MAX_PARALLEL_JOBS)
         self.processes: dict[str, subprocess.Popen] = {}
         self.cancelled: set[str] = set()
@@ -280,13 +283,14 @@ class CustomJobs:
                 if job["name"] in self.cancelled or self.closing:
                     return -1
                 process = subprocess.Popen(
-                    command,
+                    _supervised(command, self.lifeline.fd),
                     cwd=workdir,
                     env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
+                    **self.lifeline.popen_args(),
                 )
                 self.processes[job["name"]] = process
                 orphans.record(jobdir / "job.pid", process.pid)
@@ -310,7 +314,11 @@ def _terminate_group(process: subprocess.Popen, grace: float = CANCEL_GRACE_SECO
             pass
 
 
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    if not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+def _tail(path: Path) -> str:
+    return logs.tail(path, LOG_TAIL_LINES)
+
+
+def _supervised(command: list[str], lifeline_fd: int) -> list[str]:
+    """`command` run by the lifeline supervisor: it ends the job's process group if the twin dies.
+    The supervisor runs isolated (-I): the job's PYTHONPATH is the job's, not the twin's."""
+    return [sys.executable, "-I", SUPERVISOR, "--lifeline", str(lifeline_fd), "--", *command]

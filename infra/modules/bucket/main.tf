@@ -14,11 +14,26 @@ resource "google_storage_bucket" "this" {
     enabled = true
   }
 
-  # Vertex SDK uploads (training packages, staged artifacts) are only needed while a job starts.
+  # Vertex SDK uploads (training packages, staged artifacts) are only needed while a job starts. The bucket is
+  # versioned, so this rule only makes the live version noncurrent...
   lifecycle_rule {
     condition {
       age            = var.staging_retention_days
       matches_prefix = ["staging/"]
+      with_state     = "LIVE"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  # ...and this one removes it for good, a few days later (a deleted object never gets newer versions, so
+  # the num_newer_versions rule below would keep it forever).
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.staging_noncurrent_days
+      matches_prefix             = ["staging/"]
+      with_state                 = "ARCHIVED"
     }
     action {
       type = "Delete"

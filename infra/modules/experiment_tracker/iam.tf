@@ -8,14 +8,19 @@ resource "google_secret_manager_secret_iam_member" "tracker" {
   member    = google_service_account.tracker.member
 }
 
-# Only the given readers (the trainer account) may read the Sacred connection string.
-resource "google_secret_manager_secret_iam_member" "sacred_readers" {
-  for_each = toset(var.sacred_readers)
+# The VM may read the Sacred runs that edge writes to gs://<bucket>/<experiments_prefix> (the run importer
+# fills MongoDB and Omniboard from them), and nothing else of the bucket: a conditional, bucket-level grant. Reading an
+# object is checked on the object's name; listing is checked on the bucket, with the list request's prefix.
+resource "google_storage_bucket_iam_member" "tracker_reads_experiments" {
+  bucket = var.bucket
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.tracker.member
 
-  project   = var.project
-  secret_id = google_secret_manager_secret.this["sacred-mongo-uri"].secret_id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = each.value
+  condition {
+    title       = "${var.name_prefix}-tracker-experiments-only"
+    description = "Read and list objects under ${var.experiments_prefix} only"
+    expression  = local.experiments_condition
+  }
 }
 
 resource "google_project_iam_member" "tracker_logs" {

@@ -1,19 +1,26 @@
 # The experiment tracker: MongoDB (Sacred's observer store) and Omniboard behind an nginx basic-auth
-# proxy, as containers on one Container-Optimized OS VM. Private: no external IP; people reach it
-# through IAP TCP forwarding, Vertex AI jobs through the peered network (network.tf).
+# proxy, as containers on one Container-Optimized OS VM, and the run importer (importer/), which copies the
+# Sacred runs edge writes to gs://<bucket>/<experiments_prefix> into MongoDB every minute. Private: no
+# external IP; people reach it through IAP TCP forwarding (network.tf); nothing else connects to MongoDB.
 locals {
   name          = "${var.name_prefix}-tracker"
   tag           = "${var.name_prefix}-tracker"
   proxy_port    = 8080
   mongo_port    = 27017
   omniboard_url = "http://localhost:${local.proxy_port}"
+  # IAM condition of the tracker's read access to the bucket (iam.tf): objects under the prefix, and list
+  # requests whose prefix starts with it.
+  experiments_condition = join(" || ", [
+    "resource.name.startsWith(\"projects/_/buckets/${var.bucket}/objects/${var.experiments_prefix}\")",
+    "api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"${var.experiments_prefix}\")",
+  ])
 }
 
 resource "google_service_account" "tracker" {
   project      = var.project
   account_id   = local.name
   display_name = "edge experiment tracker VM"
-  description  = "Runs the MongoDB and Omniboard containers; reads their secrets, writes logs"
+  description  = "Runs the MongoDB, Omniboard and run importer containers; reads their secrets and the experiment runs, writes logs"
 }
 
 resource "google_compute_address" "tracker" {
@@ -110,15 +117,20 @@ resource "google_compute_instance" "tracker" {
     google-logging-enabled = "true"
     # No secret in here: the VM reads them from Secret Manager at boot.
     user-data = templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
-      project         = var.project
-      mongo_image     = var.mongo_image
-      omniboard_image = var.omniboard_image
-      proxy_image     = var.proxy_image
-      mongo_port      = local.mongo_port
-      proxy_port      = local.proxy_port
-      root_secret     = google_secret_manager_secret.this["mongo-root-password"].secret_id
-      sacred_secret   = google_secret_manager_secret.this["sacred-mongo-password"].secret_id
-      htpasswd_secret = google_secret_manager_secret.this["omniboard-htpasswd"].secret_id
+      project               = var.project
+      mongo_image           = var.mongo_image
+      omniboard_image       = var.omniboard_image
+      proxy_image           = var.proxy_image
+      mongo_port            = local.mongo_port
+      proxy_port            = local.proxy_port
+      root_secret           = google_secret_manager_secret.this["mongo-root-password"].secret_id
+      sacred_secret         = google_secret_manager_secret.this["sacred-mongo-password"].secret_id
+      htpasswd_secret       = google_secret_manager_secret.this["omniboard-htpasswd"].secret_id
+      bucket                = var.bucket
+      experiments_prefix    = var.experiments_prefix
+      importer_image        = var.importer_image
+      importer_script       = file("${path.module}/importer/import_runs.py")
+      importer_requirements = file("${path.module}/importer/requirements.txt")
     })
   }
 

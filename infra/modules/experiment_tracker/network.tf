@@ -1,5 +1,6 @@
-# A private network for the tracker: IAP for people, VPC peering for Vertex AI jobs, Cloud NAT so
-# the VM can pull its container images, and nothing reachable from the internet.
+# A private network for the tracker: IAP for people, Cloud NAT so the VM can pull its container images (and
+# the importer its packages), and nothing reachable from the internet. Nothing but the VM itself connects to
+# MongoDB: training records runs in the bucket, and the importer on the VM copies them in.
 resource "google_compute_network" "this" {
   project                 = var.project
   name                    = local.name
@@ -64,42 +65,4 @@ resource "google_compute_firewall" "iap" {
   log_config {
     metadata = "INCLUDE_ALL_METADATA"
   }
-}
-
-# Vertex AI CustomJobs started with `network = vertex_network` reach MongoDB from the peered range.
-resource "google_compute_global_address" "vertex_peering" {
-  project       = var.project
-  name          = "${local.name}-vertex-peering"
-  purpose       = "VPC_PEERING"
-  address_type  = "INTERNAL"
-  prefix_length = var.vertex_peering_prefix_length
-  network       = google_compute_network.this.id
-}
-
-resource "google_service_networking_connection" "vertex" {
-  network                 = google_compute_network.this.id
-  service                 = "servicenetworking.googleapis.com"
-  reserved_peering_ranges = [google_compute_global_address.vertex_peering.name]
-}
-
-resource "google_compute_firewall" "vertex_to_mongo" {
-  project       = var.project
-  name          = "${local.name}-allow-vertex-mongo"
-  network       = google_compute_network.this.id
-  direction     = "INGRESS"
-  source_ranges = ["${google_compute_global_address.vertex_peering.address}/${var.vertex_peering_prefix_length}"]
-  target_tags   = [local.tag]
-
-  allow {
-    protocol = "tcp"
-    ports    = [tostring(local.mongo_port)]
-  }
-
-  log_config {
-    metadata = "INCLUDE_ALL_METADATA"
-  }
-}
-
-data "google_project" "this" {
-  project_id = var.project
 }

@@ -32,13 +32,3 @@ output "omniboard_password_secret" {
   description = "Secret Manager secret id holding Omniboard's basic-auth password."
   value       = google_secret_manager_secret.this["omniboard-password"].secret_id
 }
-
-output "sacred_mongo_uri_secret" {
-  description = "Secret Manager secret id holding the Sacred MongoDB connection string (readable by sacred_readers)."
-  value       = google_secret_manager_secret.this["sacred-mongo-uri"].secret_id
-}
-
-output "vertex_network" {
-  description = "Network for Vertex AI CustomJobs that record to MongoDB: projects/<number>/global/networks/<name>."
-  value       = "projects/${data.google_project.this.number}/global/networks/${google_compute_network.this.name}"
-}

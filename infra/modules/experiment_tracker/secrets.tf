@@ -2,13 +2,12 @@
 # Terraform state, which lives in the private project bucket). Nothing secret is rendered into
 # tfvars or the VM's metadata.
 locals {
-  secret_names = ["mongo-root-password", "sacred-mongo-password", "sacred-mongo-uri", "omniboard-password", "omniboard-htpasswd"]
+  secret_names = ["mongo-root-password", "sacred-mongo-password", "omniboard-password", "omniboard-htpasswd"]
   secret_values = {
-    mongo-root-password   = random_password.mongo_root.result
+    mongo-root-password = random_password.mongo_root.result
+    # The `sacred` user of MongoDB, with which Omniboard reads and the run importer writes (on the VM only).
     sacred-mongo-password = random_password.sacred.result
-    # What the trainer's MongoObserver connects to, over the peered network.
-    sacred-mongo-uri   = "mongodb://sacred:${random_password.sacred.result}@${google_compute_address.tracker.address}:${local.mongo_port}/sacred?authSource=sacred"
-    omniboard-password = random_password.omniboard.result
+    omniboard-password    = random_password.omniboard.result
     # nginx (Alpine, musl crypt) checks bcrypt hashes.
     omniboard-htpasswd = "${var.omniboard_user}:${random_password.omniboard.bcrypt_hash}"
   }

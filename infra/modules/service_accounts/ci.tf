@@ -1,7 +1,15 @@
-# Workload identity federation for CircleCI: a job's OIDC token is exchanged for a short-lived
-# token of a service account; no key file exists. Created only when circleci_org_id is set.
+# Workload identity federation for CircleCI: a job's OIDC token is exchanged for a short-lived token of a
+# service account; no key file exists. Created only when the CircleCI ids are set (edge.yaml `infra:`).
 locals {
   circleci = var.circleci_org_id != ""
+  # Only jobs of this CircleCI project, on main, in the restricted context, and not an SSH rerun (a person
+  # at a shell) may exchange a token at all. The claims are CircleCI's documented ones (infra/README.md).
+  circleci_condition = join(" && ", [
+    "assertion['oidc.circleci.com/project-id'] == '${var.circleci_project_id}'",
+    "assertion['oidc.circleci.com/vcs-ref'] == 'refs/heads/main'",
+    "'${var.circleci_context_id}' in assertion['oidc.circleci.com/context-ids']",
+    "!('oidc.circleci.com/ssh-rerun' in assertion && assertion['oidc.circleci.com/ssh-rerun'] == true)",
+  ])
 }
 
 resource "google_iam_workload_identity_pool" "ci" {
@@ -22,12 +30,14 @@ resource "google_iam_workload_identity_pool_provider" "circleci" {
   display_name                       = "CircleCI"
 
   attribute_mapping = {
-    "google.subject"        = "assertion.sub"
+    # google.subject may not exceed 127 bytes. The sub of CircleCI's V1 token (CIRCLE_OIDC_TOKEN, which CI
+    # uses) is org/<uuid>/project/<uuid>/user/<uuid>: exactly 127. The V2 format appends
+    # /vcs-origin/<repository>/vcs-ref/<ref> and overflows: cut it off, so either format maps to the same subject.
+    "google.subject"        = "assertion.sub.split('/vcs-origin/')[0]"
     "attribute.project"     = "assertion['oidc.circleci.com/project-id']"
     "attribute.project_ref" = "assertion['oidc.circleci.com/project-id'] + ':' + assertion['oidc.circleci.com/vcs-ref']"
   }
-  # Only tokens of this CircleCI project are accepted at all.
-  attribute_condition = "assertion['oidc.circleci.com/project-id'] == '${var.circleci_project_id}'"
+  attribute_condition = local.circleci_condition
 
   oidc {
     issuer_uri        = "https://oidc.circleci.com/org/${var.circleci_org_id}"
@@ -35,7 +45,8 @@ resource "google_iam_workload_identity_pool_provider" "circleci" {
   }
 }
 
-# train / deploy / web.deploy run as the deployer, from the main branch only.
+# Both CI identities may be impersonated by jobs on main only (the provider's condition says so too):
+# train / deploy / web.deploy as the deployer, infra.plan / infra.apply as ci-infra.
 resource "google_service_account_iam_member" "ci_main_is_deployer" {
   count = local.circleci ? 1 : 0
 
@@ -44,13 +55,12 @@ resource "google_service_account_iam_member" "ci_main_is_deployer" {
   member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.ci[0].name}/attribute.project_ref/${var.circleci_project_id}:refs/heads/main"
 }
 
-# infra.plan (any branch) and infra.apply (main, after the approval job) run as ci-infra. Its
-# project roles are granted by a project owner, outside this configuration, so that Terraform
-# never manages the privileges of the identity that runs it (see the README).
-resource "google_service_account_iam_member" "ci_is_infra" {
+# ci-infra's project roles are granted by a project owner, outside this configuration, so that Terraform
+# never manages the privileges of the identity that runs it (see infra/README.md). Owner-level: main only.
+resource "google_service_account_iam_member" "ci_main_is_infra" {
   count = local.circleci ? 1 : 0
 
   service_account_id = google_service_account.this["ci-infra"].name
   role               = "roles/iam.workloadIdentityUser"
-  member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.ci[0].name}/attribute.project/${var.circleci_project_id}"
+  member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.ci[0].name}/attribute.project_ref/${var.circleci_project_id}:refs/heads/main"
 }

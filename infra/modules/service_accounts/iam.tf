@@ -42,6 +42,24 @@ resource "google_service_account_iam_member" "deployer_runs_as_web" {
   member             = google_service_account.this["deployer"].member
 }
 
+# The deployer rolls out web revisions (run.developer on the service, web_service module), and
+# google-cloud-run's update_service(...).result() then polls projects/P/locations/L/operations/ID. Operations
+# are not children of the service, so the service-level grant does not cover them: the least that works is
+# run.operations.get at project level (it reads an operation's status, nothing else).
+resource "google_project_iam_custom_role" "run_operations_reader" {
+  project     = var.project
+  role_id     = "${replace(var.name_prefix, "-", "_")}_run_operations_reader"
+  title       = "edge Cloud Run operations reader"
+  description = "Read the status of Cloud Run long-running operations (a rollout being polled)."
+  permissions = ["run.operations.get"]
+}
+
+resource "google_project_iam_member" "deployer_polls_run_operations" {
+  project = var.project
+  role    = google_project_iam_custom_role.run_operations_reader.id
+  member  = google_service_account.this["deployer"].member
+}
+
 resource "google_project_iam_member" "web_predicts" {
   project = var.project
   role    = google_project_iam_custom_role.predictor.id

@@ -1,41 +1,25 @@
+# project, region, name, image and invokers come from the root module, which validates them (validate once,
+# where input enters; the root refuses allUsers and allAuthenticatedUsers as invokers). The other inputs are
+# validated here.
+
 variable "project" {
   type        = string
   description = "Google Cloud project id of the service."
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project))
-    error_message = "project must be a project id: 6-30 lower-case letters, digits and dashes."
-  }
 }
 
 variable "region" {
   type        = string
   description = "Region of the Cloud Run service and the image repository."
-
-  validation {
-    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
-    error_message = "region must be a region such as us-central1."
-  }
 }
 
 variable "name" {
   type        = string
   description = "Cloud Run service name (edge.yaml `web.service`)."
-
-  validation {
-    condition     = can(regex("^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$", var.name))
-    error_message = "name must be 1-49 lower-case letters, digits and dashes, starting with a letter and not ending with a dash."
-  }
 }
 
 variable "image" {
   type        = string
   description = "Container image of the first revision; later revisions are rolled out by `invoke web.deploy`."
-
-  validation {
-    condition     = can(regex("^[a-z0-9.-]+(:[0-9]+)?/[^ ]+$", var.image))
-    error_message = "image must be a full image reference such as us-docker.pkg.dev/PROJECT/REPO/NAME:TAG."
-  }
 }
 
 variable "repository" {
@@ -63,11 +47,6 @@ variable "invokers" {
   type        = list(string)
   description = "IAM members allowed to call the service (user:, group:, serviceAccount:, domain:); empty keeps it private."
   default     = []
-
-  validation {
-    condition     = alltrue([for m in var.invokers : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):.+$", m))])
-    error_message = "invokers must be IAM members such as user:ana@example.com or group:team@example.com; allUsers and allAuthenticatedUsers are refused."
-  }
 }
 
 variable "deployers" {

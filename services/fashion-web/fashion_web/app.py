@@ -54,6 +54,19 @@ class ModelClient:
                 self._project = open_project(self.root, self.target)
             return self._project
 
+    def labels(self) -> list[str]:
+        """The model's class names (its models/<name>/model.yaml), read without reaching the target; none when
+        the project cannot be read (the API then says why)."""
+        from edge import config
+        from edge.errors import EdgeError
+        from edge.models import load_spec
+
+        try:
+            loaded = config.load(self.root)
+            return list(load_spec(loaded.root.resolve(), loaded.model(self.model)).labels)
+        except EdgeError:  # the page still works; /api/classify says what is wrong with the project
+            return []
+
     def classify(self, pixels: list) -> dict:
         """{class_id, class_name, probability, probabilities, model_version} for one 784-pixel instance."""
         from edge.deploy import predict_instances
@@ -80,12 +93,10 @@ class ModelClient:
         from google.api_core.exceptions import GoogleAPICallError
         from google.auth.exceptions import DefaultCredentialsError, TransportError
 
-        from edge.config import ConfigError
         from edge.deploy import DeployError
-        from edge.state import StateError
-        from edge.twin.process import TwinProcessError
+        from edge.errors import EdgeError
 
-        if isinstance(exc, (ConfigError, StateError, TwinProcessError)):
+        if isinstance(exc, EdgeError) and not isinstance(exc, DeployError):
             return ModelUnavailable(str(exc))
         if isinstance(exc, DefaultCredentialsError):
             return ModelUnavailable(
@@ -165,12 +176,10 @@ def create_app(project_root: Path, target: str | None = None, model: str | None 
     The project is opened on the first classification (on the twin that starts the twin), not here.
     """
     client = ModelClient(project_root, target, model)
-    from edge.deploy import CLASS_NAMES
-
     page = (
         (STATIC / "index.html")
         .read_text()
-        .replace("{{class_names}}", html.escape(json.dumps(list(CLASS_NAMES)), quote=True))
+        .replace("{{class_names}}", html.escape(json.dumps(client.labels()), quote=True))
     )
 
     async def index(request: Request) -> HTMLResponse:

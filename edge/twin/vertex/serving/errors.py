@@ -1,18 +1,8 @@
-"""The error a request fails with, and the one informative line of an exception."""
+"""The one informative line of an exception (TensorFlow's start with boilerplate)."""
 
 from __future__ import annotations
 
 _TF_BOILERPLATE = ("Graph execution error", "Detected at node", "<stack traces", "File ")
-
-
-class ServingError(Exception):
-    """A request that fails with an HTTP status and a message for the client."""
-
-    def __init__(self, status: int, message: str, *, allow: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.allow = allow
 
 
 def first_line(exc: BaseException) -> str:

@@ -1,14 +1,13 @@
-"""Request and response bodies: JSON decoding, input specs, instances checked and stacked
-into batch arrays, predictions formatted back. numpy is imported only where needed."""
+"""Predict bodies: input specs, instances (decoded by the HTTP layer's strict JSON parser) checked
+and stacked into batch arrays, predictions formatted back. numpy is imported only where needed."""
 
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from edge.twin.vertex.serving.errors import ServingError
+from edge.twin.errors import InvalidArgument
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,70 +36,6 @@ _KIND_NAMES = {
 }
 
 
-# ---------------------------------------------------------------- JSON
-
-
-class _NonFiniteLiteral(ValueError):
-    pass
-
-
-def _reject_constant(literal: str) -> None:
-    raise _NonFiniteLiteral(literal)
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-
-
-def _fast_json() -> Any:
-    try:
-        import orjson  # a dependency of dvc-data; about 6x faster on lists of numbers
-    except ImportError:
-        return None
-    return orjson
-
-
-def decode_body(body: bytes) -> Any:
-    """The JSON value of a request body; NaN and Infinity literals are rejected."""
-    orjson = _fast_json()
-    if orjson is not None:
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass  # the standard decoder below explains the problem better
-    try:
-        return _DECODER.decode(body.decode("utf-8"))
-    except _NonFiniteLiteral as exc:
-        raise ServingError(400, f"request body contains {exc}; JSON numbers must be finite") from None
-    except UnicodeDecodeError:
-        raise ServingError(400, "request body is not valid UTF-8 JSON") from None
-    except ValueError as exc:
-        raise ServingError(400, f"request body is not valid JSON: {exc}") from None
-
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if value - value == 0 else None
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    return value
-
-
-def _dumps_finite(payload: Any) -> bytes:
-    """JSON without the NaN/Infinity extension: non-finite floats become null."""
-    try:
-        return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-    except ValueError:
-        return _dumps_finite(_finite_or_none(payload))
-
-
-def encode_body(payload: Any) -> bytes:
-    """The JSON bytes of a response body; NaN and Infinity are written as null."""
-    orjson = _fast_json()  # writes them as null too
-    return orjson.dumps(payload) if orjson is not None else _dumps_finite(payload)
-
-
 # ---------------------------------------------------------------- instances
 
 
@@ -123,30 +58,30 @@ def _decode_strings(value: Any, where: str, spec: InputSpec) -> Any:
         try:
             return base64.b64decode(value["b64"], validate=True)
         except ValueError:
-            raise ServingError(400, f"{where}: 'b64' value is not valid base64") from None
-    raise ServingError(400, f"{where}: expected strings for {spec.dtype_name} input, got {type(value).__name__}")
+            raise InvalidArgument(f"{where}: 'b64' value is not valid base64") from None
+    raise InvalidArgument(f"{where}: expected strings for {spec.dtype_name} input, got {type(value).__name__}")
 
 
 def _cast(arr: np.ndarray, spec: InputSpec, where: str) -> np.ndarray:
-    """Numeric `arr` in the model's dtype, or ServingError naming the problem at `where`."""
+    """Numeric `arr` in the model's dtype, or InvalidArgument naming the problem at `where`."""
     import numpy as np
 
     if arr.dtype.kind not in _ACCEPTED_KINDS[spec.kind]:
         got = _KIND_NAMES.get(arr.dtype.kind, str(arr.dtype))
-        raise ServingError(400, f"{where}: expected {spec.dtype_name} values, got {got}")
+        raise InvalidArgument(f"{where}: expected {spec.dtype_name} values, got {got}")
     if spec.kind == "int" and arr.size:
         info = np.iinfo(spec.dtype)
         if arr.min() < info.min or arr.max() > info.max:
-            raise ServingError(400, f"{where}: value out of range for {spec.dtype_name}")
+            raise InvalidArgument(f"{where}: value out of range for {spec.dtype_name}")
     with np.errstate(over="ignore"):  # overflow shows up as Infinity, refused below
         cast = arr.astype(spec.dtype, copy=False)
     if spec.kind == "float" and not np.isfinite(cast).all():
-        raise ServingError(400, f"{where}: value is NaN, Infinity or out of range for {spec.dtype_name}")
+        raise InvalidArgument(f"{where}: value is NaN, Infinity or out of range for {spec.dtype_name}")
     return cast
 
 
-def _uneven(where: str, spec: InputSpec) -> ServingError:
-    return ServingError(400, f"{where}: nested lists have uneven lengths; expected shape {format_shape(spec.shape)}")
+def _uneven(where: str, spec: InputSpec) -> InvalidArgument:
+    return InvalidArgument(f"{where}: nested lists have uneven lengths; expected shape {format_shape(spec.shape)}")
 
 
 def _instance_array(spec: InputSpec, index: int, value: Any) -> np.ndarray:
@@ -162,7 +97,7 @@ def _instance_array(spec: InputSpec, index: int, value: Any) -> np.ndarray:
     if spec.kind == "string" and not all(isinstance(v, bytes) for v in arr.flat):
         raise _uneven(where, spec)
     if not _shape_matches(arr.shape, spec.shape):
-        raise ServingError(400, f"{where}: expected shape {format_shape(spec.shape)}, got {format_shape(arr.shape)}")
+        raise InvalidArgument(f"{where}: expected shape {format_shape(spec.shape)}, got {format_shape(arr.shape)}")
     return arr if spec.kind == "string" else _cast(arr, spec, where)
 
 
@@ -186,13 +121,12 @@ def stack_input(spec: InputSpec, values: list) -> np.ndarray:
         ):
             try:
                 return _cast(arr, spec, "")
-            except ServingError:
+            except InvalidArgument:
                 pass  # find the instance to blame below
     arrays = [_instance_array(spec, i, v) for i, v in enumerate(values)]
     for i, arr in enumerate(arrays[1:], start=1):
         if arr.shape != arrays[0].shape:
-            raise ServingError(
-                400,
+            raise InvalidArgument(
                 f"instance {i}, input '{spec.name}': shape "
                 f"{format_shape(arr.shape)} differs from instance 0's "
                 f"{format_shape(arrays[0].shape)}",
@@ -203,27 +137,26 @@ def stack_input(spec: InputSpec, values: list) -> np.ndarray:
 def parse_instances(payload: Any, inputs: list[InputSpec], max_instances: int) -> tuple[dict[str, np.ndarray], int]:
     """The batch arrays of a decoded predict request, and its number of instances."""
     if not isinstance(payload, dict):
-        raise ServingError(
-            400, f"request body must be a JSON object with an 'instances' list, got {type(payload).__name__}"
+        raise InvalidArgument(
+            f"request body must be a JSON object with an 'instances' list, got {type(payload).__name__}"
         )
     if "instances" not in payload:
-        raise ServingError(400, "request body has no 'instances' key")
+        raise InvalidArgument("request body has no 'instances' key")
     instances = payload["instances"]
     if not isinstance(instances, list):
-        raise ServingError(400, f"'instances' must be a list, got {type(instances).__name__}")
+        raise InvalidArgument(f"'instances' must be a list, got {type(instances).__name__}")
     if not instances:
-        raise ServingError(400, "'instances' is empty; send at least one instance")
+        raise InvalidArgument("'instances' is empty; send at least one instance")
     if len(instances) > max_instances:
-        raise ServingError(
-            400, f"request has {len(instances)} instances; at most {max_instances} instances are allowed per request"
+        raise InvalidArgument(
+            f"request has {len(instances)} instances; at most {max_instances} instances are allowed per request"
         )
     if len(inputs) == 1:
         return {inputs[0].name: stack_input(inputs[0], _bare_values(instances, inputs[0]))}, len(instances)
     names = {spec.name for spec in inputs}
     for i, inst in enumerate(instances):
         if not isinstance(inst, dict):
-            raise ServingError(
-                400,
+            raise InvalidArgument(
                 f"instance {i} must be an object keyed by input name "
                 f"({', '.join(sorted(names))}): the model has several inputs",
             )
@@ -234,7 +167,7 @@ def parse_instances(payload: Any, inputs: list[InputSpec], max_instances: int) -
                 if missing
                 else f"has unknown input(s) {', '.join(sorted(unknown))}"
             )
-            raise ServingError(400, f"instance {i} {problem}; the model's inputs are {', '.join(sorted(names))}")
+            raise InvalidArgument(f"instance {i} {problem}; the model's inputs are {', '.join(sorted(names))}")
     return ({spec.name: stack_input(spec, [inst[spec.name] for inst in instances]) for spec in inputs}, len(instances))
 
 
@@ -248,8 +181,7 @@ def _bare_values(instances: list, spec: InputSpec) -> list:
             values = values if values is not instances else list(instances)
             values[i] = inst[spec.name]
         elif not (spec.kind == "string" and inst.keys() == {"b64"}):
-            raise ServingError(
-                400,
+            raise InvalidArgument(
                 f"instance {i} is an object with keys "
                 f"{', '.join(sorted(map(str, inst)))}; the model has one "
                 f"input, '{spec.name}': send its value, or an object with "

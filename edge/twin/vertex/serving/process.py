@@ -10,28 +10,24 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge.twin.vertex.serving.server import DEFAULT_HOST, SERVER_OPTIONS
+from edge.twin import logs
+from edge.twin.vertex.serving.server import SERVER_OPTIONS
+
+if TYPE_CHECKING:
+    from edge.twin.lifeline import Lifeline
 
 PROJECT_ROOT = Path(__file__).resolve().parents[4]
-_LOOPBACK = {"": DEFAULT_HOST, "0.0.0.0": DEFAULT_HOST, "::": "::1"}  # to reach a bind-all server
-
-
-def _log_tail(log_path: Path, lines: int = 40) -> str:
-    try:
-        text = log_path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
 
 
 def _failed(model_dir: Path, problem: str, log_path: Path) -> RuntimeError:
-    return RuntimeError(f"model server for {model_dir} {problem}; log {log_path}:\n{_log_tail(log_path)}")
+    tail = logs.tail(log_path, 40) or "(the log is empty)"
+    return RuntimeError(f"model server for {model_dir} {problem}; log {log_path}:\n{tail}")
 
 
-def _health_ok(host: str, port: int) -> bool:
-    connection = http.client.HTTPConnection(host, port, timeout=10)
+def _health_ok(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         connection.request("GET", "/health")
         return connection.getresponse().status == 200
@@ -41,49 +37,53 @@ def _health_ok(host: str, port: int) -> bool:
         connection.close()
 
 
+def _command(model_dir: Path, port: int, port_file: Path, lifeline: Lifeline | None, opts: dict) -> list[str]:
+    command = [sys.executable, "-m", "edge.twin.vertex.serving", "--model-dir", str(model_dir), "--port", str(port)]
+    command += ["--port-file", str(port_file)]
+    if lifeline is not None:
+        command += ["--lifeline", str(lifeline.fd)]
+    for name, value in opts.items():
+        command += [f"--{name.replace('_', '-')}", str(value)]
+    return command
+
+
 def start_model_server(
-    model_dir: Path, log_path: Path, port: int = 0, *, ready_timeout: float = 120.0, **opts: Any
+    model_dir: Path,
+    log_path: Path,
+    port: int = 0,
+    *,
+    ready_timeout: float = 120.0,
+    lifeline: Lifeline | None = None,
+    **opts: Any,
 ) -> tuple[subprocess.Popen, int]:
     """Start a model server process for `model_dir`; return it and its port once ready.
 
-    `opts` are the CLI options by Python name: host, max_instances, max_batch,
-    batch_timeout_ms. The process gets its own session (so stop_model_server can signal
-    its group) and writes stdout and stderr to `log_path`. Raises RuntimeError with the
-    log's tail if it exits or is not ready within `ready_timeout` seconds.
+    `opts` are the CLI options by Python name: max_instances, max_batch, batch_timeout_ms. The process gets
+    its own session (so stop_model_server can signal its group), the `lifeline` if given
+    (it stops when the lifeline's twin dies) and writes stdout and stderr to `log_path`.
+    Raises RuntimeError with the log's tail if it exits or is not ready within
+    `ready_timeout` seconds.
     """
     unknown = set(opts) - set(SERVER_OPTIONS)
     if unknown:
         raise TypeError(
             f"unknown model server option(s): {', '.join(sorted(unknown))}; known: {', '.join(SERVER_OPTIONS)}"
         )
-    host = opts.get("host", DEFAULT_HOST)
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
     with tempfile.TemporaryDirectory(prefix="edge-model-server-") as scratch:
         port_file = Path(scratch) / "port"
-        command = [
-            sys.executable,
-            "-m",
-            "edge.twin.vertex.serving",
-            "--model-dir",
-            str(model_dir),
-            "--port",
-            str(port),
-            "--port-file",
-            str(port_file),
-        ]
-        for name, value in opts.items():
-            command += [f"--{name.replace('_', '-')}", str(value)]
         with open(log_path, "ab") as log_file:
             proc = subprocess.Popen(
-                command,
+                _command(model_dir, port, port_file, lifeline, opts),
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
+                **(lifeline.popen_args() if lifeline is not None else {}),
             )
         deadline = time.monotonic() + ready_timeout
         while not port_file.exists():
@@ -94,7 +94,7 @@ def start_model_server(
                 raise _failed(model_dir, f"was not ready after {ready_timeout:g} s", log_path)
             time.sleep(0.05)
         bound_port = int(port_file.read_text())
-    if not _health_ok(_LOOPBACK.get(host, host), bound_port):
+    if not _health_ok(bound_port):
         stop_model_server(proc)
         raise _failed(model_dir, f"announced port {bound_port} but GET /health failed", log_path)
     return proc, bound_port

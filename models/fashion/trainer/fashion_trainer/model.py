@@ -7,6 +7,7 @@ float32 [None, 10]. Scaling and reshaping happen inside the model.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -60,23 +61,25 @@ class EpochLines(tf.keras.callbacks.Callback):
         print(f"epoch {epoch + 1}/{self.epochs} {line}", flush=True)
 
 
-class Serving(tf.Module):
-    """Wraps the Keras model with the serving signature (see the module docstring)."""
+def save_serving_model(model: tf.keras.Model, directory: Path) -> None:
+    """Writes a SavedModel whose `serving_default` follows the serving contract.
 
-    def __init__(self, model: tf.keras.Model) -> None:
-        super().__init__()
-        self.model = model
+    Exported with Keras' ExportArchive (not `tf.saved_model.save` of a wrapping module): a Keras 3 model saved
+    that way cannot be loaded the way TF Serving loads it (Vertex's prebuilt container, TF 2.15), while
+    ExportArchive's graph loads in TF Serving and in eager TensorFlow alike (tests/infra/test_serving_compat.py).
+    """
+    archive = tf.keras.export.ExportArchive()
+    archive.track(model)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, PIXELS], tf.float32, name="pixels")])
-    def serve(self, pixels: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities = self.model(pixels, training=False)
+    def serve(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
+        probabilities = model(pixels, training=False)
         return {"class_id": tf.argmax(probabilities, axis=1, output_type=tf.int64), "probabilities": probabilities}
 
-
-def save_serving_model(model: tf.keras.Model, directory: Path) -> None:
-    """Writes a SavedModel whose `serving_default` follows the serving contract."""
-    module = Serving(model)
-    tf.saved_model.save(module, str(directory), signatures={"serving_default": module.serve})
+    archive.add_endpoint(
+        name="serving_default", fn=serve, input_signature=[tf.TensorSpec([None, PIXELS], tf.float32, name="pixels")]
+    )
+    quiet = {"verbose": False} if "verbose" in inspect.signature(archive.write_out).parameters else {}  # Keras 3
+    archive.write_out(str(directory), **quiet)
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, object]:
