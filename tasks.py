@@ -2,11 +2,13 @@
 
 from invoke import Collection
 
-from edge.tasks import data, dev, experiments, infra, lifecycle, twin, web
+from edge.tasks import data, dev, evaluation, experiments, infra, lifecycle, model, monitor, tuning, twin, web
 
 ns = Collection(
     lifecycle.init,
     lifecycle.train,
+    tuning.tune,
+    evaluation.evaluate,
     lifecycle.deploy,
     lifecycle.rollback,
     lifecycle.endpoint,
@@ -16,8 +18,10 @@ ns = Collection(
     lifecycle.force_unlock,
     dev.demo,
     dev.test,
+    model.ns,
     data.ns,
     experiments.ns,
+    monitor.ns,
     infra.ns,
     twin.ns,
     web.ns,

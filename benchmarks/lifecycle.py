@@ -23,7 +23,15 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support import commit, copy_project, set_train_params  # noqa: E402  (a fresh user repository)
+from tests.support import (  # noqa: E402  (a fresh user repository)
+    FAST_EVALUATE,
+    FAST_GATE,
+    commit,
+    copy_project,
+    set_evaluate_params,
+    set_gate,
+    set_train_params,
+)
 
 FAST = {"epochs": 1, "train_limit": 5000, "filters": [16, 32], "dense": 64}
 
@@ -46,8 +54,10 @@ def main() -> None:
     invoke = [sys.executable, "-m", "invoke"]
     with tempfile.TemporaryDirectory() as tmp:
         repo = copy_project(Path(tmp))
-        if args.fast:
+        if args.fast:  # with the behavioural thresholds and the deploy gate such a model passes
             set_train_params(repo, **FAST)
+            set_evaluate_params(repo, **FAST_EVALUATE)
+            set_gate(repo, **FAST_GATE)
             commit(repo, "fast params")
         params = yaml.safe_load((repo / "models/fashion/params.yaml").read_text())
 

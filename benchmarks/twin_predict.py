@@ -12,7 +12,8 @@ Vertex SDK and measures, with a 1-instance request (a real test image):
   - requests/s with 1, 4, 16 and 64 concurrent raw-HTTP keep-alive clients, and the longest
     request at each;
 and the ratio of each rate to the same SavedModel called in-process at batch 1.
-Figures only: this machine is shared and noisy, so nothing here is asserted.
+With wrk on PATH (Debian's `wrk`), the same rates again with the load from wrk, whose C client leaves
+the two cores to the twin. Figures only: this machine is shared and noisy, so nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import gzip
 import http.client
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -244,6 +247,42 @@ def throughput(port: int, path: str, body: bytes, clients: int, seconds: float) 
     return len(latencies) / (time.perf_counter() - start), max(latencies, default=0.0), failures[0]
 
 
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = io.open(os.getenv("EDGE_WRK_BODY"), "rb"):read("*a")
+"""
+
+
+def _seconds(text: str) -> float:
+    """wrk's durations (850.00us, 12.3ms, 1.2s) in seconds."""
+    for suffix, scale in (("us", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0)):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * scale
+    raise ValueError(text)
+
+
+def wrk_throughput(port: int, path: str, body: bytes, clients: int, seconds: float) -> tuple[float, float, int]:
+    """The same as `throughput`, with the load from wrk (C, two threads: the client costs next to no CPU, so the
+    figure is the twin's capacity rather than Python clients' and the twin's together)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "post.lua").write_text(WRK_SCRIPT)
+        (Path(tmp) / "body.json").write_bytes(body)
+        script, url = str(Path(tmp) / "post.lua"), f"http://127.0.0.1:{port}{path}"
+        out = subprocess.run(
+            ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "60s", "-s", script, url],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "EDGE_WRK_BODY": str(Path(tmp) / "body.json")},
+            check=True,
+        ).stdout
+    rate = float(out.split("Requests/sec:")[1].split()[0])
+    latency = next(line.split() for line in out.splitlines() if line.strip().startswith("Latency"))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    errors += int(re.search(r"Non-2xx or 3xx responses: (\d+)", out).group(1)) if "Non-2xx" in out else 0
+    return rate, _seconds(latency[3]), errors
+
+
 def measure(tree: Path, home: Path, model_dir: Path, instance: list, args: argparse.Namespace) -> dict:
     with twin_of(tree, home) as env:
         endpoint = deploy(env, model_dir)
@@ -254,6 +293,8 @@ def measure(tree: Path, home: Path, model_dir: Path, instance: list, args: argpa
         result["http"] = http_latencies(port, path, body, args.requests)
         throughput(port, path, body, 16, 1.0)  # warm-up: connections, threads, batches
         result["rates"] = {c: throughput(port, path, body, c, args.seconds) for c in CLIENTS}
+        if shutil.which("wrk"):
+            result["wrk"] = {c: wrk_throughput(port, path, body, c, args.seconds) for c in CLIENTS}
         endpoint.undeploy_all()
     return result
 
@@ -279,7 +320,17 @@ def report(results: dict[str, dict], batch1: float, batch16: float, args: argpar
     for clients in CLIENTS:
         cells = "".join(f"{results[n]['rates'][clients][1] * ms:19.1f} ms" for n in names)
         print(f"{f'{clients:2d} clients, longest request':34}{cells}")
-    failures = {n: sum(r[2] for r in results[n]["rates"].values()) for n in names}
+    if all("wrk" in results[n] for n in names):
+        for clients in CLIENTS:
+            cells = "".join(
+                f"{results[n]['wrk'][clients][0]:9.0f}/s ({results[n]['wrk'][clients][0] / batch1:4.2f}x)"
+                for n in names
+            )
+            print(f"{f'{clients:2d} wrk connections, req/s':34}{cells}")
+        for clients in CLIENTS:
+            cells = "".join(f"{results[n]['wrk'][clients][1] * ms:19.1f} ms" for n in names)
+            print(f"{f'{clients:2d} wrk connections, longest':34}{cells}")
+    failures = {n: sum(r[2] for key in ("rates", "wrk") for r in results[n].get(key, {}).values()) for n in names}
     if any(failures.values()):
         print(f"{'failed requests (reset, refused)':34}" + "".join(f"{failures[n]:22d}" for n in names))
 

@@ -26,12 +26,19 @@ class ConfigError(EdgeError):
     """edge.yaml is missing or wrong; the message is one line that says what to fix."""
 
 
+def valid_model_name(name: object) -> bool:
+    """Whether `name` may name a model: lower-case letters, digits and dashes, starting with a letter (edge.yaml's
+    rule, and infra/variables.tf's)."""
+    return isinstance(name, str) and bool(_NAME.fullmatch(name))
+
+
 @dataclass(frozen=True)
 class Training:
     image: str = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-15.py310:latest"
     machine_type: str = "n1-standard-4"
     package: str = "trainer"  # the trainer package's directory, under the model's path
     module: str = "trainer.task"  # what the job runs: python -m <module>
+    replicas: int = 1  # machines the job trains on: pool 0 the chief, pool 1 the other N-1 (`invoke train --replicas`)
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,50 @@ class Serving:
     max_replicas: int = 1
 
 
+# What `invoke deploy`'s gate may compare: summary metrics of an evaluation where higher is better.
+GATE_METRICS = ("accuracy", "f1_macro", "auprc_micro", "auprc_macro", "auroc_micro", "auroc_macro", "min_class_recall")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """`invoke deploy` refuses a version whose evaluation's `metric` is below `minimum`, or more than `max_drop`
+    below the serving version's (README, "Testing the model")."""
+
+    metric: str = "accuracy"
+    minimum: float = 0.0
+    max_drop: float = 0.01
+
+
+# BigQuery names of the request log (letters, digits, underscores), as BigQuery and infra/variables.tf accept.
+_BIGQUERY_NAME = re.compile(r"[A-Za-z0-9_]{1,1024}")
+_MONITORING_GLOBAL_ONLY = ("dataset", "retention_days")  # one dataset, one retention, for every model
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Request-response logging and drift watching (`invoke monitor`, README "Monitoring"): the top-level
+    `monitoring:` section, with a model's own `monitoring:` overriding it (except dataset and retention_days).
+    The default thresholds were calibrated on the example image model (benchmarks/monitoring.py); a feature may have
+    its own."""
+
+    sampling_rate: float = 1.0  # share of predict calls the endpoint logs; 0 turns logging off
+    dataset: str = "edge_monitoring"  # BigQuery dataset of the request logs (Terraform's on gcp)
+    table: str = ""  # the model's table in it; default <model>_requests (dashes become underscores)
+    retention_days: int = 30  # days a logged request is kept (gcp: the table's partition expiration)
+    min_rows: int = 200  # a window with fewer logged requests is not compared
+    numeric_threshold: float = 0.1  # Jensen-Shannon divergence (base 2) above which a numeric feature drifted
+    categorical_threshold: float = 0.1  # L-infinity distance above which a categorical feature drifted
+    thresholds: dict = field(default_factory=dict)  # feature -> its own threshold
+
+    def table_for(self, model: str) -> str:
+        return self.table or f"{model.replace('-', '_')}_requests"
+
+    def threshold(self, feature: str, kind: str) -> float:
+        """The threshold of `feature`, whose kind is "numeric" or "categorical"."""
+        default = self.numeric_threshold if kind == "numeric" else self.categorical_threshold
+        return float(self.thresholds.get(feature, default))
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     name: str
@@ -50,6 +101,8 @@ class ModelConfig:
     params: str
     training: Training = field(default_factory=Training)
     serving: Serving = field(default_factory=Serving)
+    gate: Gate = field(default_factory=Gate)
+    monitoring: Monitoring = field(default_factory=Monitoring)
 
 
 @dataclass(frozen=True)
@@ -63,8 +116,11 @@ class Tracker:
 
 @dataclass(frozen=True)
 class WebConfig:
-    service: str = "fashion-web"
-    image: str = ""  # Cloud Run image; built from services/fashion-web/Dockerfile
+    """The web service that calls the endpoints: its code is services/<service>/ (a Python package named like the
+    service, dashes as underscores), deployed as the Cloud Run service <service>."""
+
+    service: str = "web"
+    image: str = ""  # Cloud Run image; built from services/<service>/Dockerfile
     invokers: tuple[str, ...] = ()  # IAM members allowed to call the service; none means private
 
 
@@ -90,6 +146,7 @@ class Config:
     tracker: Tracker = field(default_factory=Tracker)
     web: WebConfig = field(default_factory=WebConfig)
     infra: InfraConfig = field(default_factory=InfraConfig)
+    monitoring: Monitoring = field(default_factory=Monitoring)  # the top-level section (models may override)
     root: Path = Path(".")
 
     def model(self, name: str | None = None) -> ModelConfig:
@@ -129,6 +186,77 @@ def _section(raw: dict, key: str, cls, where: str):
     return cls(**value)
 
 
+MAX_REPLICAS = 64
+
+
+def _training(spec: dict, where: str) -> Training:
+    training = _section(spec, "training", Training, where)
+    if not 1 <= training.replicas <= MAX_REPLICAS:
+        raise ConfigError(f"{where}.training.replicas must be from 1 to {MAX_REPLICAS}, got {training.replicas}")
+    return training
+
+
+def _gate(spec: dict, where: str) -> Gate:
+    """The model's `gate:` section: a known metric, a floor and a largest drop, both between 0 and 1."""
+    value = spec.get("gate", {}) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}.gate must be a mapping (metric, minimum, max_drop)")
+    unknown = sorted(set(value) - set(Gate.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"{where}.gate: unknown field(s) {unknown}; known: ['max_drop', 'metric', 'minimum']")
+    gate = Gate(**value)
+    if gate.metric not in GATE_METRICS:
+        raise ConfigError(f"{where}.gate.metric must be one of {', '.join(GATE_METRICS)}, got {gate.metric!r}")
+    for key in ("minimum", "max_drop"):
+        number = getattr(gate, key)
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 <= number <= 1:
+            raise ConfigError(f"{where}.gate.{key} must be a number between 0 and 1, got {number!r}")
+    return Gate(gate.metric, float(gate.minimum), float(gate.max_drop))
+
+
+def _fraction(value: object, where: str, low_open: bool = False) -> float:
+    """A number in [0, 1] (in (0, 1] with `low_open`); ConfigError otherwise."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not (0 < value <= 1 if low_open else 0 <= value <= 1):
+        interval = "above 0 and at most 1" if low_open else "between 0 and 1"
+        raise ConfigError(f"{where} must be a number {interval}, got {value!r}")
+    return float(value)
+
+
+def _monitoring(raw: dict, where: str, base: Monitoring | None = None) -> Monitoring:
+    """The `monitoring:` section under `raw` (top level, or a model's over the top level's `base`), checked."""
+    value = raw.get("monitoring", {}) or {}
+    where = f"{where}.monitoring"
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a mapping (sampling_rate, dataset, table, thresholds...)")
+    known = set(Monitoring.__dataclass_fields__)
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
+    if base is not None:
+        for key in _MONITORING_GLOBAL_ONLY:
+            if key in value:
+                raise ConfigError(f"{where}.{key}: set it in the top-level monitoring: section (one for every model)")
+    merged = {**vars(base or Monitoring()), **value}
+    merged["sampling_rate"] = _fraction(merged["sampling_rate"], f"{where}.sampling_rate")
+    for key in ("numeric_threshold", "categorical_threshold"):
+        merged[key] = _fraction(merged[key], f"{where}.{key}", low_open=True)
+    for key, allow_empty in (("dataset", False), ("table", True)):
+        name = merged[key]
+        if not isinstance(name, str) or not (_BIGQUERY_NAME.fullmatch(name) or allow_empty and name == ""):
+            raise ConfigError(f"{where}.{key} must be a BigQuery name (letters, digits, underscores), got {name!r}")
+    for key, low, high in (("retention_days", 1, 3650), ("min_rows", 1, 10_000_000)):
+        number = merged[key]
+        if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+            raise ConfigError(f"{where}.{key} must be a whole number from {low} to {high}, got {number!r}")
+    thresholds = value.get("thresholds", {}) or {}
+    if not isinstance(thresholds, dict):
+        raise ConfigError(f"{where}.thresholds must map feature names to thresholds, e.g. {{confidence: 0.2}}")
+    checked = {str(k): _fraction(v, f"{where}.thresholds.{k}", low_open=True) for k, v in thresholds.items()}
+    merged["thresholds"] = {**(base.thresholds if base else {}), **checked}
+    return Monitoring(**merged)
+
+
 def _infra(raw: dict, where: str) -> InfraConfig:
     infra = _section(raw, "infra", InfraConfig, where)
     checks = (
@@ -157,7 +285,9 @@ def parse(raw: object, root: Path = Path(".")) -> Config:
     for key in ("target", "project", "region", "bucket", "models"):
         if key not in raw:
             raise ConfigError(f"{where}: missing field {key!r}; run `invoke init` to write a complete file")
-    unknown = sorted(set(raw) - {"target", "project", "region", "bucket", "models", "tracker", "web", "infra"})
+    unknown = sorted(
+        set(raw) - {"target", "project", "region", "bucket", "models", "tracker", "web", "infra", "monitoring"}
+    )
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {unknown}")
     if raw["target"] not in TARGETS:
@@ -172,14 +302,15 @@ def parse(raw: object, root: Path = Path(".")) -> Config:
             raise ConfigError(f"{where}: {key} must be {what}, got {raw[key]!r}")
     if not isinstance(raw["models"], dict) or not raw["models"]:
         raise ConfigError(f"{where}: models must map each model name to its settings")
+    monitoring = _monitoring(raw, where)
     models = {}
     for name, spec in raw["models"].items():
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
+        if not valid_model_name(name):
             raise ConfigError(f"{where}: model name {name!r} must be lower-case letters, digits and dashes")
         spec = spec or {}
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}.models.{name} must be a mapping")
-        unknown = sorted(set(spec) - {"path", "endpoint", "params", "training", "serving"})
+        unknown = sorted(set(spec) - {"path", "endpoint", "params", "training", "serving", "gate", "monitoring"})
         if unknown:
             raise ConfigError(f"{where}.models.{name}: unknown field(s) {unknown}")
         path = spec.get("path", f"models/{name}")
@@ -188,8 +319,10 @@ def parse(raw: object, root: Path = Path(".")) -> Config:
             path=path,
             endpoint=spec.get("endpoint", name),
             params=spec.get("params", f"{path}/params.yaml"),
-            training=_section(spec, "training", Training, f"{where}.models.{name}"),
+            training=_training(spec, f"{where}.models.{name}"),
             serving=_section(spec, "serving", Serving, f"{where}.models.{name}"),
+            gate=_gate(spec, f"{where}.models.{name}"),
+            monitoring=_monitoring(spec, f"{where}.models.{name}", monitoring),
         )
     return Config(
         target=raw["target"],
@@ -200,6 +333,7 @@ def parse(raw: object, root: Path = Path(".")) -> Config:
         tracker=_section(raw, "tracker", Tracker, where),
         web=_section(raw, "web", WebConfig, where),
         infra=_infra(raw, where),
+        monitoring=monitoring,
         root=root,
     )
 

@@ -34,9 +34,11 @@ def file_hash(path: Path, algorithm: str = "md5") -> str:
     return digest.hexdigest()
 
 
-def dvc(project: Project, *args: str, quiet: bool = False) -> subprocess.CompletedProcess:
-    """Runs the venv's DVC in the project root on the project's target (EDGE_TARGET and the target's client
-    variables are given to it, and through it to pipeline stages); raises EdgeError on failure.
+def dvc(
+    project: Project, *args: str, quiet: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Runs the venv's DVC in the project root on the project's target (EDGE_TARGET, the target's client
+    variables and `env` are given to it, and through it to pipeline stages); raises EdgeError on failure.
 
     Output streams through unless `quiet`. A failure is one line: a stage's own `edge: ...` line if it printed
     one, else DVC's ERROR line. On Ctrl-C the child got the signal too: wait for it to wind down (a train
@@ -46,7 +48,9 @@ def dvc(project: Project, *args: str, quiet: bool = False) -> subprocess.Complet
         **os.environ,
         **project.target.env,
         "EDGE_TARGET": project.target.name,
+        "DVC_NO_ANALYTICS": "1",  # no usage report (and no daemon process) after every DVC command
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **(env or {}),
     }
     held: list[str] = []  # one-line errors, shown once by whoever catches the DataError
     with subprocess.Popen(
@@ -124,6 +128,11 @@ def seed(project: Project, model: ModelConfig, source: Path | None = None) -> tu
     Returns (where the data came from, the data folder)."""
     spec = project.spec(model)
     folder = _data_folder(spec)
+    if getattr(spec.hooks, "seed", None) is None:
+        raise DataError(
+            f"{model.name} has no `seed` hook in {model.path}/{spec.hooks_file}: bring its data with "
+            f"`invoke data.add PATH --model {model.name}`"
+        )
     configure_remote(project)
     try:
         origin = spec.hook("seed")(project.root / folder, source, log=log.info)

@@ -50,16 +50,28 @@ def resolve_version(project: Project, model: ModelConfig, version: str | None):
 
 
 def endpoint_for(project: Project, model: ModelConfig, create: bool = True):
-    """The model's endpoint: from the state, else by display name (Terraform's on gcp), else a new one."""
+    """The model's endpoint: from the state, else by display name (Terraform's on gcp), else a new one.
+    With `create` (deploys), the endpoint also gets the request-response logging of edge.yaml's `monitoring:`."""
+    from edge.monitoring import request_logging
+
     vertex = project.vertex()
     name = project.state.read().model(model.name).endpoint
     if name:
-        return vertex.Endpoint(name)
+        endpoint = vertex.Endpoint(name)
+        if create:
+            request_logging.ensure(endpoint, project.config.project, model)
+        return endpoint
     found = vertex.Endpoint.list(filter=f'display_name="{model.endpoint}"')
     if found:
         endpoint = found[0]
+        if create:
+            request_logging.ensure(endpoint, project.config.project, model)
     elif create:
-        endpoint = vertex.Endpoint.create(display_name=model.endpoint, labels={"edge_model": model.name})
+        endpoint = vertex.Endpoint.create(
+            display_name=model.endpoint,
+            labels={"edge_model": model.name},
+            **request_logging.create_options(project.config.project, model),
+        )
     else:
         return None
 
@@ -175,16 +187,25 @@ def deploy_version(
     traffic: int = 100,
     payload: Path | None = None,
     record_history: bool = True,
+    gated: bool = True,
+    force_reason: str | None = None,
 ) -> dict:
     """Deploys `version` beside what serves, smoke-tests it with a small share of traffic, then moves
     `traffic`% to it and (at 100%) undeploys the rest. A version already on the endpoint gets the traffic
     without a second deployment. If anything fails, the endpoint is left as it was.
+
+    When `gated`, the deploy gate (edge.evaluation.gate) judges the version first and refuses it (GateRefused,
+    nothing changed) unless `force_reason` says why it deploys anyway; a forced deploy is recorded in the deploy
+    history and as labels on the version.
     """
     if not 1 <= traffic <= 100:
         raise DeployError(f"--traffic must be between 1 and 100, got {traffic}")
+    if force_reason is not None and not force_reason.strip():
+        raise DeployError('--force needs --reason "why" (kept in the deploy history and on the version labels)')
     registry_model = resolve_version(project, model, version)
     spec = project.spec(model)
     instances = load_payload(spec, payload)
+    gate = _pass_gate(project, model, registry_model, force_reason) if gated else None
     endpoint = endpoint_for(project, model)
     plan = _plan(endpoint, registry_model, traffic)
     if plan.current is not None and not plan.others:
@@ -193,17 +214,78 @@ def deploy_version(
     if plan.traffic == 100:
         for old in plan.others:
             endpoint.undeploy(old.id)
-    final_split = _remember(project, model, endpoint, plan, new_id, record_history)
+    final_split = _remember(project, model, endpoint, plan, new_id, record_history, force_reason)
+    if force_reason is not None:
+        _label_forced(project, registry_model, force_reason)
     return {
         "version": registry_model.version_id,
         "endpoint": endpoint.resource_name,
         "changed": True,
         "traffic": final_split,
         "smoke": [p["class_id"] for p in predictions],
+        "gate": gate,
+        "forced": force_reason is not None,
     }
 
 
-def _remember(project: Project, model: ModelConfig, endpoint, plan: _Plan, new_id: str, record_history: bool) -> dict:
+def _pass_gate(project: Project, model: ModelConfig, registry_model, force_reason: str | None) -> str | None:
+    """The gate's verdict on the candidate against the version with the most traffic, read from the endpoint as it
+    is (nothing changes before the verdict); GateRefused unless it passed or is forced. None when the candidate
+    already serves alone (nothing would change)."""
+    from edge.evaluation.gate import OVERRIDE, GateRefused, check
+
+    existing = endpoint_for(project, model, create=False)
+    deployed = existing.list_models() if existing is not None else []
+    split = dict(existing.traffic_split) if existing is not None else {}
+    if deployed and all(d.model_version_id == registry_model.version_id for d in deployed):
+        return None
+    serving = max(deployed, key=lambda d: split.get(d.id, 0)).model_version_id if deployed else None
+    verdict = check(project, model, registry_model.resource_name, registry_model.version_id, serving)
+    if verdict.passed:
+        return verdict.line
+    if force_reason is None:
+        raise GateRefused(f"deploy refused: {verdict.line}; {OVERRIDE}")
+    return f"forced past the gate: {verdict.line}"
+
+
+FORCED_LABELS = ("edge_forced", "edge_forced_reason", "edge_forced_by", "edge_forced_at")
+
+
+def label_value(text: str) -> str:
+    """`text` as a label value: lower-case letters, digits, `_` and `-`, at most 63 characters."""
+    import re
+
+    return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-")[:63].rstrip("-")
+
+
+def _label_forced(project: Project, registry_model, reason: str) -> None:
+    """Marks the version as deployed past the gate: edge_forced=true, the reason, who and when (UTC), as labels
+    (labels hold `[a-z0-9_-]{0,63}`: the reason is shortened; the deploy history keeps it whole)."""
+    from edge.state import whoami
+
+    labels = {k: v for k, v in (registry_model.labels or {}).items() if k not in FORCED_LABELS}
+    labels.update(
+        edge_forced="true",
+        edge_forced_reason=label_value(reason),
+        edge_forced_by=label_value(whoami()),
+        edge_forced_at=time.strftime("%Y%m%dt%H%M%Sz", time.gmtime()),
+    )
+    client = project.target.model_service_client()
+    client.update_model(
+        model={"name": f"{registry_model.resource_name}@{registry_model.version_id}", "labels": labels},
+        update_mask={"paths": ["labels"]},
+    )
+
+
+def _remember(
+    project: Project,
+    model: ModelConfig,
+    endpoint,
+    plan: _Plan,
+    new_id: str,
+    record_history: bool,
+    force_reason: str | None = None,
+) -> dict:
     """Records what is deployed now, the rollback history and the deploy itself; returns the traffic split."""
     from edge.state import Deployment, DeployRecord, whoami
 
@@ -219,7 +301,14 @@ def _remember(project: Project, model: ModelConfig, endpoint, plan: _Plan, new_i
             Deployment(version=v, deployed_model_id=i, traffic=split.get(i, 0)) for i, v in now_deployed.items()
         ]
         entry.deploys.append(
-            DeployRecord(version=version, traffic=split.get(new_id, 0), who=whoami(), when=time.time())
+            DeployRecord(
+                version=version,
+                traffic=split.get(new_id, 0),
+                who=whoami(),
+                when=time.time(),
+                forced=force_reason is not None,
+                reason=force_reason,
+            )
         )
 
     project.state.update(remember)
@@ -227,11 +316,13 @@ def _remember(project: Project, model: ModelConfig, endpoint, plan: _Plan, new_i
 
 
 def rollback(project: Project, model: ModelConfig, payload: Path | None = None) -> dict:
-    """Deploys the version that served before the last deploy, the same zero-downtime way."""
+    """Deploys the version that served before the last deploy, the same zero-downtime way. The gate does not judge
+    it: it served users before (past the gate, or forced and recorded), and a rollback must not wait on an
+    evaluation when the serving version misbehaves in ways its evaluation did not show."""
     history = project.state.read().model(model.name).history
     if not history:
         raise DeployError(f"{model.name} has no earlier deployed version to roll back to")
-    result = deploy_version(project, model, history[-1], payload=payload, record_history=False)
+    result = deploy_version(project, model, history[-1], payload=payload, record_history=False, gated=False)
 
     def pop(state: State) -> None:
         state.model(model.name).history.pop()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from edge.config import Config
 from edge.errors import EdgeError
+from edge.ui import confirm_typed
 
 INFRA_DIR = "infra"
 TFVARS_TEMPLATE = "templates/terraform.tfvars.json.j2"
@@ -462,15 +463,7 @@ def destroy_infra(config: Config, confirm: Callable[[], bool], echo: Callable[[s
 def ask(question: str, yes: bool = False) -> Callable[[], bool]:
     """A `confirm` for apply/destroy: True with `yes`, else the user types 'yes' (never without a terminal)."""
 
-    def confirm() -> bool:
-        if yes:
-            return True
-        try:
-            return input(f"{question} Type 'yes' to go on: ").strip() == "yes"
-        except EOFError:
-            return False
-
-    return confirm
+    return lambda: yes or confirm_typed(question)
 
 
 def init_gcp(project, yes: bool = False, echo: Callable[[str], None] = print) -> dict:

@@ -5,20 +5,41 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge import config as config_module
+from edge.models import ENTRY_FILE
 from edge.project import Project
 from edge.state import State
 
 EDGE_YAML_TEMPLATE = Path(__file__).with_name("templates") / "edge.yaml.j2"
 
 
+def render_config(root: Path, target: str, project: str, region: str, bucket: str) -> str:
+    """A new edge.yaml's text from its template: the models are those whose folder (models/<name>/) holds its
+    entry, the web service the one folder of services/ (edge.yaml's defaults when there is none)."""
+    import jinja2
+
+    entries = sorted((root / "models").glob(f"*/{ENTRY_FILE}"))
+    if not entries:
+        raise config_module.ConfigError(
+            f"no models/<name>/{ENTRY_FILE} to write edge.yaml with: start from the edge repository's models/"
+        )
+    services = sorted(p.name for p in (root / "services").glob("*") if p.is_dir())
+    return jinja2.Template(
+        EDGE_YAML_TEMPLATE.read_text(), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+    ).render(
+        target=target,
+        project=project,
+        region=region,
+        bucket=bucket,
+        models="".join(path.read_text() for path in entries),
+        web_service=services[0] if len(services) == 1 else config_module.WebConfig.service,
+    )
+
+
 def write_config(root: Path, target: str, project: str, region: str, bucket: str) -> Path:
     """Writes edge.yaml from its template (validated before it is written)."""
-    import jinja2
     import yaml
 
-    text = jinja2.Template(EDGE_YAML_TEMPLATE.read_text(), undefined=jinja2.StrictUndefined).render(
-        target=target, project=project, region=region, bucket=bucket
-    )
+    text = render_config(root, target, project, region, bucket)
     config_module.parse(yaml.safe_load(text), root)
     path = root / config_module.CONFIG_FILE
     path.write_text(text)

@@ -1,10 +1,14 @@
 """What is specific to one model comes from its folder (`models/<name>/`), never from edge itself.
 
-    models/<name>/model.yaml   kind, class labels, what an instance is, the smoke-test payload, the raw data
-    models/<name>/hooks.py     Python the toolkit calls: seed the data, validate an instance, the held-out
-                               instances for evaluation, perturbations for behavioural tests, monitored features
+    models/<name>/model.yaml   kind, class labels (or the file that holds them), what an instance is, the
+                               smoke-test payload, the raw data
+    models/<name>/hooks.py     Python the toolkit calls: seed the data, validate the train params and an instance,
+                               the held-out instances for evaluation, perturbations for behavioural tests,
+                               monitored features
+    models/<name>/edge-entry.yaml  the model's entry under `models:` of edge.yaml, as `invoke init` writes a new one
 
-Every hook is optional; edge says which one is missing when a command needs it.
+Every hook is optional; edge says which one is missing when a command needs it. models/README.md documents these
+files; `invoke model.init` (edge/scaffold.py) writes a new model's folder from a template.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from edge.config import ModelConfig
 from edge.errors import EdgeError
 
 SPEC_FILE = "model.yaml"
+ENTRY_FILE = "edge-entry.yaml"
 KINDS = ("classification",)
 
 
@@ -132,12 +137,32 @@ def load_spec(root: Path, model: ModelConfig) -> ModelSpec:
     if kind not in KINDS:
         raise ModelSpecError(f"{model.path}/{SPEC_FILE}: kind must be one of {KINDS}, got {kind!r}")
     labels = raw.get("labels") or []
+    if isinstance(labels, str):
+        labels = _labels_from_file(folder, labels, f"{model.path}/{SPEC_FILE}")
     if not isinstance(labels, list) or not all(isinstance(x, (str, int)) for x in labels):
-        raise ModelSpecError(f"{model.path}/{SPEC_FILE}: labels must be a list of class names, by class id")
+        raise ModelSpecError(
+            f"{model.path}/{SPEC_FILE}: labels must be a list of class names by class id, or the name of a JSON "
+            "file in the model's folder that holds one"
+        )
     options = {k: str(raw[k]) for k in ("instance", "payload", "data") if raw.get(k) is not None}
     if raw.get("hooks"):
         options["hooks_file"] = str(raw["hooks"])
     return ModelSpec(name=model.name, folder=folder, kind=kind, labels=tuple(str(x) for x in labels), **options)
+
+
+def _labels_from_file(folder: Path, name: str, where: str) -> list:
+    """The class names in `folder/name`: a JSON list, or a JSON object with a `labels` list (say the schema a
+    prepare step writes); none while that file does not exist yet (before the first prepare)."""
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder):
+        raise ModelSpecError(f"{where}: labels file {name!r} must be inside the model's folder")
+    if not path.exists():
+        return []
+    try:
+        content = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ModelSpecError(f"{where}: labels file {name} is not valid JSON: {exc}") from None
+    return content.get("labels") if isinstance(content, dict) else content
 
 
 def load_payload(spec: ModelSpec, path: Path | None = None) -> list:

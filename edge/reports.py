@@ -2,7 +2,7 @@
 network to be viewed (the plotly.js bundle is embedded once per page). Experiments, model evaluations and drift
 monitoring build their pages with it; `write` keeps a local copy, `upload` puts one in the bucket.
 
-    report = Report("fashion: experiments", "3 runs")
+    report = Report("mymodel: experiments", "3 runs")
     section = report.section("Learning curves", "loss and accuracy per epoch")
     section.figure(plotly_figure)
     section.table(rows, headers)

@@ -5,6 +5,7 @@ locals {
   required_apis = [
     "aiplatform.googleapis.com",
     "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "iam.googleapis.com",
@@ -57,14 +58,30 @@ module "service_accounts" {
   depends_on = [google_project_service.required]
 }
 
+module "request_log" {
+  source = "./modules/request_log"
+
+  project        = var.project
+  location       = var.region
+  dataset        = var.monitoring_dataset
+  tables         = { for name, model in var.models : name => coalesce(model.request_log_table, "${replace(name, "-", "_")}_requests") }
+  retention_days = var.monitoring_retention_days
+  writers        = { deployer = module.service_accounts.deployer.member }
+  readers        = { monitor = module.service_accounts.monitor.member }
+
+  depends_on = [google_project_service.required]
+}
+
 module "vertex_endpoint" {
   source   = "./modules/vertex_endpoint"
   for_each = var.models
 
-  project      = var.project
-  region       = var.region
-  model        = each.key
-  display_name = each.value.endpoint
+  project                   = var.project
+  region                    = var.region
+  model                     = each.key
+  display_name              = each.value.endpoint
+  request_log_table         = module.request_log.tables[each.key]
+  request_log_sampling_rate = each.value.request_log_sampling_rate
 
   depends_on = [google_project_service.required]
 }

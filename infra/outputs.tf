@@ -11,13 +11,19 @@ output "endpoints" {
 }
 
 output "service_accounts" {
-  description = "Role -> service account email: trainer (CustomJobs), deployer (CI, deploys), web (Cloud Run), ci_infra (CI's Terraform)."
+  description = "Role -> service account email: trainer (CustomJobs), deployer (CI, deploys), web (Cloud Run), ci_infra (CI's Terraform), monitor (invoke monitor)."
   value = {
     trainer  = module.service_accounts.trainer.email
     deployer = module.service_accounts.deployer.email
     web      = module.service_accounts.web.email
     ci_infra = module.service_accounts.ci_infra.email
+    monitor  = module.service_accounts.monitor.email
   }
+}
+
+output "request_logs" {
+  description = "Model name -> the BigQuery table its endpoint logs requests to (bq://<project>.<dataset>.<table>)."
+  value       = module.request_log.tables
 }
 
 output "workload_identity_provider" {

@@ -59,13 +59,42 @@ variable "labels" {
 
 variable "models" {
   type = map(object({
-    endpoint = string
+    endpoint                  = string
+    request_log_table         = optional(string)
+    request_log_sampling_rate = optional(number, 1)
   }))
-  description = "Models of edge.yaml: name -> { endpoint = endpoint display name }; one Vertex AI endpoint each."
+  description = "Models of edge.yaml: name -> { endpoint = endpoint display name, request_log_table = its table in the monitoring dataset (default <model>_requests), request_log_sampling_rate = share of requests logged (edge.yaml `monitoring`) }; one Vertex AI endpoint each."
 
   validation {
     condition     = length(var.models) > 0 && alltrue([for name, m in var.models : can(regex("^[a-z][a-z0-9-]{0,62}$", name)) && length(m.endpoint) > 0 && length(m.endpoint) <= 128])
     error_message = "models must name at least one model (lower-case letters, digits, dashes), each with an endpoint display name of 1-128 characters."
+  }
+
+  validation {
+    condition     = alltrue([for name, m in var.models : (m.request_log_table == null || can(regex("^[A-Za-z0-9_]+$", m.request_log_table)) && length(coalesce(m.request_log_table, "x")) <= 1024) && m.request_log_sampling_rate >= 0 && m.request_log_sampling_rate <= 1])
+    error_message = "each model's request_log_table must be a BigQuery table id (letters, digits, underscores) and its request_log_sampling_rate a number from 0 to 1."
+  }
+}
+
+variable "monitoring_dataset" {
+  type        = string
+  description = "BigQuery dataset of the endpoints' request logs (edge.yaml `monitoring.dataset`)."
+  default     = "edge_monitoring"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_]+$", var.monitoring_dataset)) && length(var.monitoring_dataset) <= 1024
+    error_message = "monitoring_dataset must be a BigQuery dataset id: letters, digits and underscores."
+  }
+}
+
+variable "monitoring_retention_days" {
+  type        = number
+  description = "Days a logged request is kept in BigQuery (edge.yaml `monitoring.retention_days`)."
+  default     = 30
+
+  validation {
+    condition     = var.monitoring_retention_days >= 1 && var.monitoring_retention_days <= 3650 && floor(var.monitoring_retention_days) == var.monitoring_retention_days
+    error_message = "monitoring_retention_days must be a whole number of days between 1 and 3650."
   }
 }
 

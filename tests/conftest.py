@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -9,7 +10,9 @@ import pytest
 from edge.target import twin_target
 from edge.twin import process
 from edge.twin.server import Twin
-from tests.support import FAST_TRAIN, TRAIN_LINE, TRAINING_IMAGE, commit, copy_project, run_job, set_train_params
+from tests.support import TRAIN_LINE, TRAINING_IMAGE, commit, copy_project, run_job, use_fast_params
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")  # tests run DVC directly too: no usage report, no daemon each time
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +69,10 @@ def line_model_uri(session_vertex, bucket):
 
 @pytest.fixture(scope="session")
 def user_repo(tmp_path_factory):
-    """A user's repository with fast training params; its twin is stopped at the end."""
+    """A user's repository with fast training params (and the evaluation thresholds and deploy gate such a model
+    passes); its twin is stopped at the end."""
     repo = copy_project(tmp_path_factory.mktemp("user-repo"))
-    set_train_params(repo, **FAST_TRAIN)
+    use_fast_params(repo)
     commit(repo, "fast params for tests")
     yield repo
     process.down(repo / ".edge" / "twin")

@@ -52,6 +52,17 @@ FAST_TRAIN = {
 }
 
 
+# What a FAST_TRAIN model passes (1 epoch on 5000 rows: a class such as Shirt may keep a recall near 0.1, and a
+# second seed may lose 0.02 of accuracy): the evaluation's thresholds and the deploy gate for tests whose subject is
+# not the gate. tests/lifecycle/test_gate.py sets its own.
+FAST_EVALUATE = {
+    "images": 1000,
+    "invariance": {"shift_1px": 0.75, "shift_2px": 0.55, "brighter_10pct": 0.9, "darker_10pct": 0.9},
+    "min_class_recall": 0.02,
+}
+FAST_GATE = {"metric": "accuracy", "minimum": 0.5, "max_drop": 0.1}
+
+
 def copy_project(destination: Path) -> Path:
     """The project's tracked and untracked-but-not-ignored files, as a new git repository."""
     listing = subprocess.run(
@@ -87,6 +98,29 @@ def set_train_params(repo: Path, **changes) -> None:
     params = yaml.safe_load(path.read_text())
     params["train"].update(changes)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def set_evaluate_params(repo: Path, **changes) -> None:
+    """Changes the `evaluate:` section (the behavioural tests' thresholds) of the fashion model's params.yaml."""
+    path = repo / "models/fashion/params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["evaluate"].update(changes)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def set_gate(repo: Path, **gate) -> None:
+    """Sets the fashion model's deploy gate in the repository's edge.yaml (metric, minimum, max_drop)."""
+    path = repo / "edge.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["models"]["fashion"]["gate"] = gate
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def use_fast_params(repo: Path) -> None:
+    """FAST_TRAIN params, with the evaluation thresholds and the gate such a model passes (FAST_EVALUATE, FAST_GATE)."""
+    set_train_params(repo, **FAST_TRAIN)
+    set_evaluate_params(repo, **FAST_EVALUATE)
+    set_gate(repo, **FAST_GATE)
 
 
 def invoke(repo: Path, *args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:

@@ -23,8 +23,7 @@ def init(c, target=None):
     help={
         "model": MODEL_HELP,
         "target": TARGET_HELP,
-        "source": "a folder the model's seed hook reads instead of its default source "
-        "(fashion: the four Fashion-MNIST .gz files; default Debian's package, else the official URLs)",
+        "source": "a folder the model's seed hook reads instead of its default source (see the model's hooks.py)",
     }
 )
 def seed(c, model=None, target=None, source=None):

@@ -31,13 +31,15 @@ def test(c, k=None, path="tests", exitfirst=False):
 
 @task
 def demo(c):
-    """The whole lifecycle on the twin: init, data.seed, train, deploy, predict (the model's payload)."""
-    from edge.tasks import data, lifecycle
+    """The whole lifecycle on the twin: init, data.seed, train, evaluate (the version deploy takes), deploy (through
+    the gate), predict (the model's payload)."""
+    from edge.tasks import data, evaluation, lifecycle
 
     steps = [
         ("init", lifecycle.init),
         ("data.seed", data.seed),
         ("train", lifecycle.train),
+        ("evaluate", evaluation.evaluate),
         ("deploy", lifecycle.deploy),
         ("predict", lifecycle.predict),
     ]

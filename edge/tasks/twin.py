@@ -1,4 +1,4 @@
-"""The offline twin of Google Cloud (GCS + Vertex AI on 127.0.0.1): up, down, status, env, reset."""
+"""The offline twin of Google Cloud (GCS, Vertex AI, BigQuery on 127.0.0.1): up, down, status, env, reset."""
 
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ def status(c, home=None, json_=False):
     print(f"twin: running, pid {state['pid']}, up {uptime}, project {state['project']}, {state['location']}")
     print(f"  storage  http://127.0.0.1:{state['ports']['storage']}")
     print(f"  vertex   http://127.0.0.1:{state['ports']['vertex']}")
+    if "bigquery" in state["ports"]:
+        print(f"  bigquery http://127.0.0.1:{state['ports']['bigquery']}")
     jobs = ", ".join(f"{n} {s.removeprefix('JOB_STATE_').lower()}" for s, n in sorted(state["jobs"].items()))
     print(f"  jobs     {jobs or 'none'}")
     print(f"  models   {state['models']}")
@@ -69,13 +71,14 @@ def status(c, home=None, json_=False):
 
 @task(help={"home": HOME_HELP})
 def env(c, home=None):
-    """Print `export` lines that point google-cloud-storage, gcsfs/DVC and the Vertex SDK at the twin."""
+    """Print `export` lines that point google-cloud-storage, gcsfs/DVC, the Vertex SDK and google-cloud-bigquery
+    at the twin."""
     print(process.export_lines(_require(process.running(twin_home(home)))))
 
 
 @task(help={"home": HOME_HELP})
 def reset(c, home=None):
-    """Empty the running twin: buckets, registry, endpoints, jobs, logs."""
+    """Empty the running twin: buckets, registry, endpoints, jobs, logs, BigQuery datasets."""
     try:
         process.reset(twin_home(home))
     except process.TwinProcessError as exc:

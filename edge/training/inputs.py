@@ -1,4 +1,5 @@
-"""What a training job reads: the `train:` params, checked, and the prepared arrays at their DVC addresses."""
+"""What a training job reads: the `train:` params, checked by the model's own `validate_params` hook, and the
+prepared arrays at their DVC addresses."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from edge.training import TrainingError
 
 PREPARED = Path("data/prepared")
 SPLITS = ("train", "validation", "test")
-REQUIRED_PARAMS = {"epochs": int, "batch_size": int, "learning_rate": (int, float), "seed": int}
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class StageInputs:
 
 
 def load_params(project: Project, model: ModelConfig) -> dict:
-    """The `train:` section of the model's params file, checked."""
+    """The `train:` section of the model's params file, checked by the model's `validate_params(train) -> str | None`
+    hook (models/<name>/hooks.py; none: any mapping), so a broken params file fails in one line before DVC runs."""
     import yaml
 
     path = project.root / model.params
@@ -36,10 +37,11 @@ def load_params(project: Project, model: ModelConfig) -> dict:
     train = raw.get("train") if isinstance(raw, dict) else None
     if not isinstance(train, dict):
         raise TrainingError(f"{model.params} needs a `train:` mapping")
-    for key, kind in REQUIRED_PARAMS.items():
-        value = train.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool) or value <= 0 and key != "seed":
-            raise TrainingError(f"{model.params}: train.{key} must be a positive number, got {value!r}")
+    spec = project.spec(model)
+    validate = getattr(spec.hooks, "validate_params", None) if spec.hooks else None
+    problem = validate(dict(train)) if validate else None
+    if problem:
+        raise TrainingError(f"{model.params}: {problem}")
     return train
 
 

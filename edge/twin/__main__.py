@@ -17,7 +17,9 @@ from edge.twin.twin import Twin
 def _start(home: Path, ports: dict[str, int]) -> Twin:
     """Prefers the ports of the last run, so exported variables stay valid; otherwise picks free ones."""
     try:
-        return Twin(home, ports.get("storage", 0), ports.get("vertex", 0)).start()
+        return Twin(
+            home, ports.get("storage", 0), ports.get("vertex", 0), bigquery_port=ports.get("bigquery", 0)
+        ).start()
     except OSError:
         return Twin(home).start()
 

@@ -115,7 +115,7 @@ def down(home: Path) -> bool:
         if orphans.alive(pid):
             os.killpg(pid, signal.SIGKILL)
     # jobs and model servers run in sessions of their own: end any that a dead twin left behind
-    for pattern in ("vertex/jobs/*/job.pid", "vertex/deployments/*/server.pid"):
+    for pattern in ("vertex/jobs/*/*.pid", "vertex/deployments/*/server.pid"):  # jobs: one per replica
         for pid_file in home.glob(pattern):
             orphans.end_recorded(pid_file)
     return was_running

@@ -1,4 +1,5 @@
-"""What edge calls for the fashion model (see models/README.md): the data, and what a valid instance is.
+"""What edge calls for the fashion model (see models/README.md): the data, what valid params and a valid instance
+are, the held-out split and its perturbations, the monitored features.
 
 Hooks raise ValueError (or OSError) with a one-line message for problems the user can fix.
 """
@@ -116,3 +117,121 @@ def validate_instance(instance) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 255:
             return f"holds {value!r}, not a pixel value 0..255"
     return None
+
+
+# What the trainer cannot do without (the rest of `train:` is checked by the trainer itself: fashion_trainer.params).
+REQUIRED_PARAMS = {"epochs": int, "batch_size": int, "learning_rate": (int, float), "seed": int}
+
+
+def validate_params(train: dict) -> str | None:
+    """Why the `train:` section of params.yaml cannot train the CNN (one line), or None: `invoke train` asks before
+    DVC runs anything."""
+    for key, kind in REQUIRED_PARAMS.items():
+        value = train.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or value <= 0 and key != "seed":
+            return f"train.{key} must be a positive number, got {value!r}"
+    return None
+
+
+def heldout(root: Path, split: str = "test"):
+    """(instances float32 [N, 784] of pixel values 0..255, labels [N]) of a prepared split, as the model serves them:
+    what `invoke evaluate` and the evaluate stage run the model on."""
+    import numpy as np
+
+    path = root / "data" / "prepared" / "fashion" / f"{split}.npz"
+    with np.load(path) as data:  # FileNotFoundError when it is not prepared (edge then pulls it from DVC)
+        x, y = data["x"], data["y"]
+    return x.reshape(len(x), PIXELS).astype(np.float32), y.astype(np.int64)
+
+
+def perturbations(instances, rng) -> dict:
+    """Changes that must not change the garment: the images moved by 1 and by 2 pixels (in a random direction per
+    image, the edge filled with black background) and 10% brighter or darker, clipped to 0..255."""
+    import numpy as np
+
+    images = instances.reshape(-1, 28, 28)
+
+    def shifted(pixels: int):
+        out = np.zeros_like(images)
+        moves = rng.integers(0, 4, size=len(images))
+        for index, (dy, dx) in enumerate(((0, 1), (0, -1), (1, 0), (-1, 0))):
+            chosen = moves == index
+            moved = np.roll(images[chosen], (dy * pixels, dx * pixels), axis=(1, 2))
+            if dy:
+                moved[:, slice(0, pixels) if dy > 0 else slice(-pixels, None), :] = 0
+            else:
+                moved[:, :, slice(0, pixels) if dx > 0 else slice(-pixels, None)] = 0
+            out[chosen] = moved
+        return out.reshape(instances.shape)
+
+    return {
+        "shift_1px": shifted(1),
+        "shift_2px": shifted(2),
+        "brighter_10pct": np.clip(instances * 1.1, 0, 255).astype(instances.dtype),
+        "darker_10pct": np.clip(instances * 0.9, 0, 255).astype(instances.dtype),
+    }
+
+
+# Monitored features (edge/monitoring, `invoke monitor`): what is compared, per instance, with the reference of the
+# version that answered. Pixel features see the request, the others the model's answer.
+FEATURES = {
+    "predicted_class": "categorical",  # "<id> <label>": the class distribution
+    "confidence": "numeric",  # the top probability
+    "margin": "numeric",  # top probability minus the second: how sure between the two likeliest classes
+    "mean_intensity": "numeric",  # mean pixel value, 0..255
+    "ink_fraction": "numeric",  # share of pixels above INK (the garment; the background is 0)
+    "border_intensity": "numeric",  # mean of the outermost ring of pixels (background: near 0)
+    "contrast": "numeric",  # standard deviation of the pixel values
+}
+INK = 32  # a pixel above this is part of the garment
+
+
+def _labels() -> list[str]:
+    import yaml
+
+    return yaml.safe_load((Path(__file__).with_name("model.yaml")).read_text())["labels"]
+
+
+def _probabilities(prediction) -> list[float]:
+    """The class probabilities of one prediction: the serving signature's {class_id, probabilities}, or a list."""
+    return prediction["probabilities"] if isinstance(prediction, dict) else prediction
+
+
+def features(instances, predictions) -> dict[str, list]:
+    """The FEATURES of valid instances (784 pixel values each) and the model's predictions for them."""
+    import numpy as np
+
+    pixels = np.asarray(instances, dtype=np.float32).reshape(-1, 28, 28)
+    probabilities = np.asarray([_probabilities(p) for p in predictions], dtype=np.float64)
+    ordered = np.sort(probabilities, axis=1)
+    labels = _labels()
+    border = np.concatenate([pixels[:, 0, :], pixels[:, -1, :], pixels[:, 1:-1, 0], pixels[:, 1:-1, -1]], axis=1)
+    flat = pixels.reshape(len(pixels), -1)
+    return {
+        "predicted_class": [f"{c} {labels[c]}" for c in probabilities.argmax(axis=1).tolist()],
+        "confidence": ordered[:, -1].tolist(),
+        "margin": (ordered[:, -1] - ordered[:, -2]).tolist(),
+        "mean_intensity": flat.mean(axis=1).tolist(),
+        "ink_fraction": (flat > INK).mean(axis=1).tolist(),
+        "border_intensity": border.mean(axis=1).tolist(),
+        "contrast": flat.std(axis=1).tolist(),
+    }
+
+
+def validate_instances(instances) -> list[str | None]:
+    """`validate_instance` of each instance, fast for the usual case (monitoring checks thousands): a list of
+    784 ints or floats that are all within 0..255 is valid; anything else gets validate_instance's answer."""
+    import numpy as np
+
+    plain = [isinstance(i, list) and len(i) == PIXELS and set(map(type, i)) <= {int, float} for i in instances]
+    answers: list[str | None] = [None] * len(instances)
+    rows = [i for i, ok in enumerate(plain) if ok]
+    if rows:
+        pixels = np.asarray([instances[i] for i in rows], dtype=np.float64)
+        in_range = (pixels >= 0).all(axis=1) & (pixels <= 255).all(axis=1)  # NaN is out of range
+        for i, ok in zip(rows, in_range.tolist(), strict=True):
+            plain[i] = ok
+    for i, ok in enumerate(plain):
+        if not ok:
+            answers[i] = validate_instance(instances[i])
+    return answers

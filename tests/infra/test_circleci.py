@@ -88,10 +88,10 @@ def test_jobs_reference_only_defined_commands_and_executors(config):
             assert step_name in builtin | set(config["commands"]), f"{name}: unknown step {step_name}"
 
 
-def workflow_jobs(config: dict) -> dict[str, dict]:
-    """Workflow entries by name: {"job": the job it runs, **its settings}."""
+def workflow_jobs(config: dict, workflow: str = "edge") -> dict[str, dict]:
+    """A workflow's entries by name: {"job": the job it runs, **its settings}."""
     jobs = {}
-    for entry in config["workflows"]["edge"]["jobs"]:
+    for entry in config["workflows"][workflow]["jobs"]:
         name, spec = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
         jobs[spec.get("name", name)] = {"job": name, **spec}
     return jobs
@@ -151,8 +151,9 @@ def test_apply_waits_for_an_approval_on_main_and_deploys_follow_it(config):
 
 def test_only_jobs_on_main_in_the_restricted_context_get_google_credentials(config):
     """Google's side (ci.tf) accepts tokens of main and of the edge-gcp context only: the config asks for
-    credentials nowhere else, so no branch job fails at the token exchange."""
-    for name, entry in workflow_jobs(config).items():
+    credentials nowhere else (in any workflow), so no branch job fails at the token exchange."""
+    entries = {f"{w}.{n}": e for w in config["workflows"] for n, e in workflow_jobs(config, w).items()}
+    for name, entry in entries.items():
         if entry["job"] in config["jobs"] and uses_google_credentials(config, entry["job"]):
             assert entry.get("context") == ["edge-gcp"], name
             assert entry["filters"]["branches"] == {"only": "main"}, name

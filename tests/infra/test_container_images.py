@@ -17,12 +17,11 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-import jinja2
 import pytest
 import yaml
 
 from edge import config as edge_config
-from edge import infra
+from edge import infra, lifecycle
 from tests.support import ROOT, SERVING_IMAGE, TRAINING_IMAGE
 
 # A Google prebuilt Vertex AI image anywhere in the repository's text.
@@ -40,10 +39,8 @@ def listed() -> dict:
 
 
 def template_config() -> edge_config.Config:
-    """edge/templates/edge.yaml.j2 as `invoke init` renders it."""
-    text = jinja2.Template((ROOT / "edge" / "templates" / "edge.yaml.j2").read_text()).render(
-        target="gcp", project="edge-sample-project", region="us-central1", bucket="edge-sample-bucket"
-    )
+    """edge/templates/edge.yaml.j2 as `invoke init` renders it (with the models' entries of models/*/)."""
+    text = lifecycle.render_config(ROOT, "gcp", "edge-sample-project", "us-central1", "edge-sample-bucket")
     return edge_config.parse(yaml.safe_load(text), ROOT)
 
 

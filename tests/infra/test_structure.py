@@ -270,8 +270,8 @@ def test_the_deployer_may_poll_cloud_run_operations_and_nothing_more_at_project_
 def test_ci_federation_maps_a_subject_that_fits_and_trusts_main_in_the_context_only(parsed_tf):
     """Issue 13, items 2 and 9. google.subject may not exceed 127 bytes: the V1 token's sub
     (org/<uuid>/project/<uuid>/user/<uuid>) is exactly 127; the mapping cuts the V2 suffix off. Only tokens
-    of the project, on main, in the restricted context, not SSH reruns, are accepted; both CI accounts may be
-    impersonated from main only."""
+    of the project, on main, in the restricted context, not SSH reruns, are accepted; the CI accounts (deployer,
+    ci-infra, and the monitor of the scheduled monitoring job) may be impersonated from main only."""
     parsed = parsed_tf[INFRA / "modules" / "service_accounts" / "ci.tf"]
     ((_, _, provider),) = [r for r in resources(parsed) if r[0] == "google_iam_workload_identity_pool_provider"]
     mapping = {unquote(k): unquote(v) for k, v in provider["attribute_mapping"].items() if not k.startswith("__")}
@@ -290,7 +290,7 @@ def test_ci_federation_maps_a_subject_that_fits_and_trusts_main_in_the_context_o
     ):
         assert clause in condition, clause
     bindings = {name: body for kind, name, body in resources(parsed) if kind == "google_service_account_iam_member"}
-    assert set(bindings) == {"ci_main_is_deployer", "ci_main_is_infra"}
+    assert set(bindings) == {"ci_main_is_deployer", "ci_main_is_infra", "ci_main_is_monitor"}
     for name, body in bindings.items():
         assert unquote(body["member"]).endswith("/attribute.project_ref/${var.circleci_project_id}:refs/heads/main"), (
             name
@@ -335,7 +335,11 @@ def test_rendered_tfvars_carry_edge_yaml_and_are_valid_json(sample_config):
     assert path == sample_config.root.resolve() / ".edge" / "infra" / "terraform.tfvars.json"
     values = json.loads(path.read_text())
     assert values["project"] == "edge-sample-project" and values["region"] == "europe-west4"
-    assert values["models"] == {"fashion": {"endpoint": "fashion"}, "digits": {"endpoint": 'digits "v2"'}}
+    logged = {"request_log_sampling_rate": 1.0}  # edge.yaml's monitoring defaults (tests/monitoring check them)
+    assert values["models"] == {
+        "fashion": {"endpoint": "fashion", "request_log_table": "fashion_requests", **logged},
+        "digits": {"endpoint": 'digits "v2"', "request_log_table": "digits_requests", **logged},
+    }
     assert values["tracker_zone"] == "europe-west4-a" and values["tracker_machine_type"] == "e2-medium"
     assert values["web_invokers"] == ["user:ana@example.com", "group:ml@example.com"]
     assert values["web_image"].endswith("fashion-web:1")

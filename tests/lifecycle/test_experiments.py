@@ -11,7 +11,7 @@ import pytest
 
 from edge.experiments.provenance import who
 from edge.twin import process
-from tests.support import FAST_TRAIN, commit, copy_project, invoke, set_train_params
+from tests.support import FAST_TRAIN, commit, copy_project, invoke, set_train_params, use_fast_params
 
 pytestmark = pytest.mark.timeout(1200)
 PARAMS = "models/fashion/params.yaml"
@@ -27,7 +27,7 @@ def alice(tmp_path_factory):
     """Alice's clone with its twin: run 1 from a committed tree, run 2 with learning_rate 0.004 not committed;
     version 1 serves. The twin stops at the end."""
     repo = copy_project(tmp_path_factory.mktemp("alice"))
-    set_train_params(repo, **FAST_TRAIN)
+    use_fast_params(repo)
     commit(repo, "fast params for tests")
     ok(invoke(repo, "init"))
     ok(invoke(repo, "data.seed"))

@@ -38,7 +38,7 @@ def test_cancel_ends_the_process_group_and_the_job_is_cancelled(vertex, twin):
     job = line_job(vertex, "--sleep", "120", name="sleepy")
     job.submit()
     wait_for_state(job, {"JOB_STATE_RUNNING"})
-    process = twin.backend.jobs.processes[job.resource_name]
+    (process,) = twin.backend.jobs.processes[job.resource_name]
     job.cancel()
     assert wait_for_state(job, {"JOB_STATE_CANCELLED", "JOB_STATE_FAILED"}) == "JOB_STATE_CANCELLED"
     assert process.poll() is not None

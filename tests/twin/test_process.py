@@ -112,7 +112,7 @@ def interrupted(edge_home, target, bucket, line_model_uri):
     job.submit()
     while job.state.name != "JOB_STATE_RUNNING":
         time.sleep(0.2)
-    (supervisor,) = recorded_pids(twin_home, "job.pid")
+    (supervisor,) = recorded_pids(twin_home, "workerpool0-0.pid")
     while not psutil.Process(supervisor).children():  # the job's script starts under its supervisor
         time.sleep(0.05)
     children = process_trees([supervisor, *recorded_pids(twin_home, "server.pid")])

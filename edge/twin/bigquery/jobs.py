@@ -38,7 +38,7 @@ from edge.twin.bigquery.tabledata import TableData, read_page
 
 log = logging.getLogger(__name__)
 
-KEEP_RESULTS = 8  # in memory: a 10,000-row window of 784-pixel requests takes ~40 MB
+KEEP_RESULTS = 8  # in memory: a 10,000-row window of requests of ~1,000 numbers each takes ~40 MB
 KEEP_JOBS = 1000
 DEFAULT_WAIT_MS = 10_000
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,1024}")

@@ -23,7 +23,7 @@ from edge.twin.bigquery.store import Database
 
 log = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 0.05
+FLUSH_SECONDS = 1.0  # rows per DuckDB insert matter: ~190 us/row CPU in inserts of 50, ~65 in inserts of 2000
 FLUSH_ROWS = 2000
 MAX_INSERT_IDS = 1_000_000
 MAX_ROWS_PER_REQUEST = 50_000

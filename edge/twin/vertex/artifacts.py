@@ -34,6 +34,12 @@ class Artifacts:
         target.parent.mkdir(parents=True, exist_ok=True)
         self.client.bucket(bucket).blob(path).download_to_filename(str(target))
 
+    def names_under(self, uri: str) -> list[str]:
+        """The names of the objects under the `uri` prefix, relative to it."""
+        bucket, prefix = split_uri(uri)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        return [blob.name[len(prefix) :] for blob in self.client.list_blobs(bucket, prefix=prefix)]
+
     def fetch_tree(self, uri: str, target: Path) -> int:
         """Copies every object under the `uri` prefix into `target`; returns how many."""
         bucket, prefix = split_uri(uri)

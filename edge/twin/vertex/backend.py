@@ -9,11 +9,15 @@ from pathlib import Path
 from edge.twin import orphans
 from edge.twin.lifeline import Lifeline
 from edge.twin.vertex.artifacts import Artifacts
+from edge.twin.vertex.batch import BatchPredictionJobs
 from edge.twin.vertex.deployments import ModelServers
 from edge.twin.vertex.endpoints import Endpoints
+from edge.twin.vertex.evaluations import ModelEvaluations
 from edge.twin.vertex.jobs import CustomJobs
 from edge.twin.vertex.models import ModelRegistry
+from edge.twin.vertex.pipelines import TrainingPipelines
 from edge.twin.vertex.store import Operations, Store
+from edge.twin.vertex.tuning import HyperparameterTuningJobs
 
 
 class VertexBackend:
@@ -38,16 +42,27 @@ class VertexBackend:
         self.store = Store(home / "vertex.json")
         self.operations = Operations(self.store)
         self.models = ModelRegistry(self.store, self.operations)
+        self.evaluations = ModelEvaluations(self.store, self.models)
         self.servers = ModelServers(home / "deployments", self.artifacts.fetch_tree, lifeline)
         self.endpoints = Endpoints(self.store, self.operations, self.models, self.servers)
         self.jobs = CustomJobs(
             self.store, self.operations, home / "jobs", self.artifacts.fetch_object, client_env, lifeline
+        )
+        self.pipelines = TrainingPipelines(
+            self.store, self.operations, self.jobs, self.models, self.artifacts.names_under
+        )
+        self.tuning = HyperparameterTuningJobs(self.store, self.operations, self.jobs)
+        self.batch = BatchPredictionJobs(
+            self.store, self.operations, self.models, self.jobs, self.artifacts, client_env, lifeline
         )
 
     def start(self) -> None:
         """Cleans up after the last run (its jobs FAILED, its operations ended with an error, its model
         servers ended, deploys it did not finish forgotten), then serves the deployed models again."""
         self.jobs.recover()
+        self.pipelines.recover()
+        self.tuning.recover()
+        self.batch.recover()
         self.operations.abandon()
         for pid_file in (self.home / "deployments").glob("*/server.pid"):
             orphans.end_recorded(pid_file)
@@ -56,6 +71,7 @@ class VertexBackend:
 
     def stop(self) -> None:
         self.jobs.shutdown()
+        self.batch.stop_all()
         self.servers.stop_all()
 
     def reset(self) -> dict:

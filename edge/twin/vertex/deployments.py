@@ -41,10 +41,18 @@ class ModelServers:
         self.lock = threading.Lock()
         self.closing = False
 
-    def start(self, deployed_model_id: str, artifact_uri: str) -> None:
-        """Copies the SavedModel under `artifact_uri` locally and starts its server; blocks until it serves."""
-        from edge.twin.vertex.serving import start_model_server, stop_model_server
+    def start(self, deployed_model_id: str, artifact_uri: str, image: str = "") -> None:
+        """Copies the model's files under `artifact_uri` locally and starts its server; blocks until it serves.
 
+        The framework comes from the model's serving `image`, as Vertex picks its prebuilt container (frameworks.py);
+        with no image, from the artifact's files. FailedPrecondition, one line, for an image the twin cannot stand
+        in for or an artifact that image's container would not find."""
+        from edge.twin.vertex.serving import frameworks, start_model_server, stop_model_server
+
+        try:
+            framework = frameworks.framework_of_image(image) if image else None
+        except frameworks.UnknownImage as exc:
+            raise FailedPrecondition(f"Cannot serve the model: {exc}.") from None
         workdir = self.home / deployed_model_id
         orphans.end_recorded(workdir / "server.pid")
         model_dir = workdir / "model"
@@ -52,13 +60,17 @@ class ModelServers:
             shutil.rmtree(model_dir)
         model_dir.mkdir(parents=True)
         self.fetch_artifacts(artifact_uri, model_dir)
-        if not (model_dir / "saved_model.pb").exists():
-            raise FailedPrecondition(
-                f"No saved_model.pb under {artifact_uri}: the twin serves TensorFlow SavedModels, "
-                "as Vertex's prebuilt TensorFlow serving container does."
-            )
+        found = [p.name for p in model_dir.iterdir()]
+        problem = frameworks.missing_artifact(framework, found) if framework else None
+        if framework is None and frameworks.detect_framework(model_dir) is None:
+            problem = "no saved_model.pb, model.joblib, model.pkl or model.bst at its top level"
+        if problem:
+            served_by = f" (serving image {image})" if image else ""
+            raise FailedPrecondition(f"Cannot serve the model under {artifact_uri}{served_by}: {problem}.")
         try:
-            process, port = start_model_server(model_dir, workdir / "server.log", lifeline=self.lifeline)
+            process, port = start_model_server(
+                model_dir, workdir / "server.log", lifeline=self.lifeline, framework=framework
+            )
         except RuntimeError as exc:
             raise FailedPrecondition(f"The model server for {artifact_uri} failed to start: {exc}") from None
         orphans.record(workdir / "server.pid", process.pid)

@@ -1,4 +1,5 @@
-"""Endpoints: deploy and undeploy models with a traffic split, and route predict calls."""
+"""Endpoints: deploy and undeploy models with a traffic split, route predict calls, and log them (Vertex's
+request-response logging to BigQuery, edge/twin/vertex/request_log.py) when the endpoint says so."""
 
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ from edge.twin.errors import (
 from edge.twin.vertex import filters
 from edge.twin.vertex.deployments import ModelServers
 from edge.twin.vertex.models import ModelRegistry
+from edge.twin.vertex.request_log import RequestLog, logging_config
 from edge.twin.vertex.store import Operations, Store, now
 
 log = logging.getLogger(__name__)
 
-_MUTABLE = ("displayName", "description", "labels", "trafficSplit")
+LOGGING = "predictRequestResponseLoggingConfig"
+_MUTABLE = ("displayName", "description", "labels", "trafficSplit", LOGGING)
 
 
 def _check_split(split: dict, allowed: set[str]) -> dict[str, int]:
@@ -48,6 +51,18 @@ class Endpoints:
         self.operations = operations
         self.models = models
         self.servers = servers
+        self.request_log: RequestLog | None = None  # where sampled predict calls go (the twin's BigQuery)
+
+    def log_requests_to(self, request_log: RequestLog) -> None:
+        """Predict calls of endpoints whose logging config is enabled go to `request_log` from now on."""
+        self.request_log = request_log
+
+    def _logging(self, config: object, name: str, display_name: str) -> dict:
+        """A logging config checked and resolved; its table made when logging is on (as Vertex does)."""
+        kept = logging_config(config, name, display_name)
+        if self.request_log is not None:
+            self.request_log.prepare(kept)
+        return kept
 
     def get(self, name: str) -> dict:
         return self.store.get("endpoints", name, "Endpoint")
@@ -75,6 +90,8 @@ class Endpoints:
                 "updateTime": stamp,
                 "etag": stamp,
             }
+            if LOGGING in body:
+                endpoint[LOGGING] = self._logging(body[LOGGING], name, endpoint["displayName"])
             self.store.collection("endpoints")[name] = endpoint
             self.store.save()
         return self.operations.completed(name, "CreateEndpointOperationMetadata", "Endpoint", endpoint)
@@ -92,6 +109,8 @@ class Endpoints:
                     if ids and set(split) != ids:
                         split = {i: split.get(i, 0) for i in ids}
                     endpoint["trafficSplit"] = split
+                elif field == LOGGING:
+                    endpoint[LOGGING] = self._logging(body.get(LOGGING, {}), name, endpoint["displayName"])
                 elif field in body:
                     endpoint[field] = copy.deepcopy(body[field])
             endpoint["updateTime"] = endpoint["etag"] = now()
@@ -139,16 +158,18 @@ class Endpoints:
         op = self.operations.start(name, "DeployModelOperationMetadata")
         threading.Thread(
             target=self._finish_deploy,
-            args=(op, name, deployed, version["artifactUri"], split),
+            args=(op, name, deployed, version["artifactUri"], split, _serving_image(version)),
             name=f"deploy-{deployed_model_id}",
             daemon=True,
         ).start()
         return op
 
-    def _finish_deploy(self, op: dict, name: str, deployed: dict, artifact_uri: str, split: dict) -> None:
+    def _finish_deploy(
+        self, op: dict, name: str, deployed: dict, artifact_uri: str, split: dict, image: str = ""
+    ) -> None:
         versioned = f"{deployed['model']}@{deployed['modelVersionId']}"
         try:
-            self.servers.start(deployed["id"], artifact_uri)
+            self.servers.start(deployed["id"], artifact_uri, image)
         except Exception as exc:
             error = exc if isinstance(exc, TwinError) else FailedPrecondition(f"Deploy failed: {exc}")
             log.warning("deploy of %s failed: %s", versioned, error.message)
@@ -216,7 +237,10 @@ class Endpoints:
             deployed = next((d for d in endpoint["deployedModels"] if d["id"] == chosen), None)
             if deployed is None:
                 raise Unavailable(f"Endpoint {name} routes traffic to {chosen}, which is not deployed; retry.")
+            logged = endpoint.get(LOGGING)
         payload = await self.servers.predict(chosen, body)
+        if logged and logged["enabled"] and self.request_log and random.random() < logged["samplingRate"]:
+            self.request_log.submit(name, logged, chosen, body, payload["predictions"])
         return {
             "predictions": payload["predictions"],
             "deployedModelId": chosen,
@@ -233,19 +257,27 @@ class Endpoints:
         """Starts the servers of every deployed model again (after a twin restart), in the background."""
         threads = []
         with self.store.lock:
-            pending = [
-                (d["id"], self.models.resolve(f"{d['model']}@{d['modelVersionId']}")["artifactUri"])
+            versions = [
+                (d["id"], self.models.resolve(f"{d['model']}@{d['modelVersionId']}"))
                 for e in self.store.collection("endpoints").values()
                 for d in e["deployedModels"]
             ]
-        for deployed_model_id, artifact_uri in pending:
-            thread = threading.Thread(target=self._serve_again, args=(deployed_model_id, artifact_uri), daemon=True)
+            pending = [(dm_id, v["artifactUri"], _serving_image(v)) for dm_id, v in versions]
+        for deployed_model_id, artifact_uri, image in pending:
+            thread = threading.Thread(
+                target=self._serve_again, args=(deployed_model_id, artifact_uri, image), daemon=True
+            )
             thread.start()
             threads.append(thread)
         return threads
 
-    def _serve_again(self, deployed_model_id: str, artifact_uri: str) -> None:
+    def _serve_again(self, deployed_model_id: str, artifact_uri: str, image: str = "") -> None:
         try:
-            self.servers.start(deployed_model_id, artifact_uri)
+            self.servers.start(deployed_model_id, artifact_uri, image)
         except Exception as exc:
             log.error("could not serve deployed model %s again: %s", deployed_model_id, exc)
+
+
+def _serving_image(version: dict) -> str:
+    """The model version's serving image (its containerSpec): it says which prebuilt container serves it."""
+    return (version.get("containerSpec") or {}).get("imageUri", "")

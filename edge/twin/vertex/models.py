@@ -7,6 +7,7 @@ import re
 
 from edge.twin.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from edge.twin.vertex import filters
+from edge.twin.vertex.evaluations import forget_evaluations
 from edge.twin.vertex.store import Operations, Store, now, parent_of
 
 _ALIAS = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]")
@@ -161,6 +162,7 @@ class ModelRegistry:
                     f"Endpoint(s): {', '.join(sorted(set(deployed)))}. Undeploy it first."
                 )
             del self.store.collection("models")[name]
+            forget_evaluations(self.store, name)
             self.store.save()
         return self.operations.completed(name, "DeleteOperationMetadata", "Empty")
 
@@ -176,6 +178,7 @@ class ModelRegistry:
                     f"Model version {name} is the default version; move the default alias before deleting it."
                 )
             entry["versions"].remove(version)
+            forget_evaluations(self.store, version["name"], version["versionId"])
             if not entry["versions"]:
                 del self.store.collection("models")[version["name"]]
             self.store.save()

@@ -10,10 +10,14 @@ from edge.twin import logs
 from edge.twin.errors import InvalidArgument
 from edge.twin.server import Request, Response, Routes, predict_limited
 from edge.twin.vertex.backend import VertexBackend
+from edge.twin.vertex.batch import BatchPredictionJobs
 from edge.twin.vertex.endpoints import Endpoints
+from edge.twin.vertex.evaluations import ModelEvaluations
 from edge.twin.vertex.jobs import CustomJobs
 from edge.twin.vertex.models import ModelRegistry
+from edge.twin.vertex.pipelines import TrainingPipelines
 from edge.twin.vertex.store import Operations
+from edge.twin.vertex.tuning import HyperparameterTuningJobs
 
 _P = r"projects/[^/]+/locations/[^/]+"
 
@@ -23,7 +27,11 @@ def vertex_routes(backend: VertexBackend) -> Routes:
     return [
         *_endpoint_routes(backend.endpoints, backend.operations),  # first: predict is the hot path
         *_job_routes(backend.jobs),
+        *_resource_routes("hyperparameterTuningJobs", backend.tuning),
+        *_resource_routes("batchPredictionJobs", backend.batch),
+        *_pipeline_routes(backend.pipelines),
         *_model_routes(backend.models),
+        *_evaluation_routes(backend.evaluations),
         # Operations, polled on /ui by the SDK's REST transport
         (
             rf"/(?:v1|ui)/(?P<name>{_P}(?:/[^/]+/[^/:]+)*/operations/[^/:]+)",
@@ -65,6 +73,50 @@ def _job_routes(jobs: CustomJobs) -> Routes:
     ]
 
 
+def _resource_routes(collection: str, jobs: HyperparameterTuningJobs | BatchPredictionJobs) -> Routes:
+    """create, list (with `filter`), get, delete and cancel of one kind of job."""
+    return [
+        (
+            rf"/v1/(?P<parent>{_P})/{collection}",
+            {
+                "GET": lambda r: _items(collection, jobs.list(_parent(r), r.query.get("filter"))),
+                "POST": lambda r: Response.json(jobs.create(_parent(r), r.json())),
+            },
+        ),
+        (
+            rf"/v1/(?P<name>{_P}/{collection}/[^/:]+)",
+            {
+                "GET": lambda r: Response.json(jobs.get(_name(r))),
+                "DELETE": lambda r: Response.json(jobs.delete(_name(r))),
+            },
+        ),
+        (rf"/v1/(?P<name>{_P}/{collection}/[^/:]+):cancel", {"POST": lambda r: Response.json(jobs.cancel(_name(r)))}),
+    ]
+
+
+def _pipeline_routes(pipelines: TrainingPipelines) -> Routes:
+    return [
+        (
+            rf"/v1/(?P<parent>{_P})/trainingPipelines",
+            {
+                "GET": lambda r: _items("trainingPipelines", pipelines.list(_parent(r), r.query.get("filter"))),
+                "POST": lambda r: Response.json(pipelines.create(_parent(r), r.json())),
+            },
+        ),
+        (
+            rf"/v1/(?P<name>{_P}/trainingPipelines/[^/:]+)",
+            {
+                "GET": lambda r: Response.json(pipelines.get(_name(r))),
+                "DELETE": lambda r: Response.json(pipelines.delete(_name(r))),
+            },
+        ),
+        (
+            rf"/v1/(?P<name>{_P}/trainingPipelines/[^/:]+):cancel",
+            {"POST": lambda r: Response.json(pipelines.cancel(_name(r)))},
+        ),
+    ]
+
+
 def _model_routes(models: ModelRegistry) -> Routes:
     return [
         (
@@ -94,6 +146,35 @@ def _model_routes(models: ModelRegistry) -> Routes:
         (
             rf"/v1/(?P<name>{_P}/models/[^/:]+):mergeVersionAliases",
             {"POST": lambda r: Response.json(models.merge_aliases(_name(r), r.json()))},
+        ),
+    ]
+
+
+def _evaluation_routes(evaluations: ModelEvaluations) -> Routes:
+    """Model evaluations and slices; the model may be `ID`, `ID@VERSION` or `ID@alias`."""
+    model = rf"{_P}/models/[^/:]+"
+    evaluation = rf"{model}/evaluations/[^/:]+"
+    return [
+        (
+            rf"/v1/(?P<parent>{model})/evaluations:import",
+            {"POST": lambda r: Response.json(evaluations.import_(_parent(r), r.json()))},
+        ),
+        (
+            rf"/v1/(?P<parent>{model})/evaluations",
+            {"GET": lambda r: Response.json(evaluations.list(_parent(r), r.query))},
+        ),
+        (rf"/v1/(?P<name>{evaluation})", {"GET": lambda r: Response.json(evaluations.get(_name(r)))}),
+        (
+            rf"/v1/(?P<parent>{evaluation})/slices:batchImport",
+            {"POST": lambda r: Response.json(evaluations.import_slices(_parent(r), r.json()))},
+        ),
+        (
+            rf"/v1/(?P<parent>{evaluation})/slices",
+            {"GET": lambda r: Response.json(evaluations.list_slices(_parent(r), r.query))},
+        ),
+        (
+            rf"/v1/(?P<name>{evaluation}/slices/[^/:]+)",
+            {"GET": lambda r: Response.json(evaluations.get_slice(_name(r)))},
         ),
     ]
 
@@ -141,7 +222,10 @@ def _twin_routes(backend: VertexBackend) -> Routes:
     return [
         (r"/_twin/status", {"GET": lambda r: Response.json(backend.status())}),
         (r"/_twin/reset", {"POST": lambda r: Response.json(backend.reset())}),
-        (rf"/_twin/logs/(?P<name>{_P}/customJobs/[^/:]+)", {"GET": lambda r: _log_chunk(backend, r)}),
+        (
+            rf"/_twin/logs/(?P<name>{_P}/(?:customJobs|hyperparameterTuningJobs|batchPredictionJobs)/[^/:]+)",
+            {"GET": lambda r: _log_chunk(backend, r)},
+        ),
     ]
 
 
@@ -150,5 +234,7 @@ def _log_chunk(backend: VertexBackend, r: Request) -> Response:
     offset = r.query.get("offset", "0")
     if not offset.isdecimal():
         raise InvalidArgument(f"offset must be a byte offset (0 or more), got {offset!r}.")
-    data = logs.read_from(backend.jobs.log_path(_name(r)), int(offset))
+    kind = _name(r).split("/")[4]
+    jobs = {"hyperparameterTuningJobs": backend.tuning, "batchPredictionJobs": backend.batch}.get(kind, backend.jobs)
+    data = logs.read_from(jobs.log_path(_name(r)), int(offset))
     return Response.json({"text": data.decode(errors="replace"), "nextOffset": int(offset) + len(data)})

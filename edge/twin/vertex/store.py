@@ -11,7 +11,16 @@ from pathlib import Path
 from edge.twin.errors import InvalidArgument, NotFound, TwinError, Unavailable, rpc_status
 
 TYPE_PREFIX = "type.googleapis.com/google.cloud.aiplatform.v1."
-COLLECTIONS = ("customJobs", "models", "endpoints", "operations")
+COLLECTIONS = (
+    "customJobs",
+    "models",
+    "endpoints",
+    "operations",
+    "modelEvaluations",
+    "trainingPipelines",
+    "hyperparameterTuningJobs",
+    "batchPredictionJobs",
+)
 
 
 def now() -> str:

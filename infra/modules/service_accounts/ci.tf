@@ -55,6 +55,15 @@ resource "google_service_account_iam_member" "ci_main_is_deployer" {
   member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.ci[0].name}/attribute.project_ref/${var.circleci_project_id}:refs/heads/main"
 }
 
+# The scheduled monitoring job (CircleCI, main only) runs as the read-only monitor account.
+resource "google_service_account_iam_member" "ci_main_is_monitor" {
+  count = local.circleci ? 1 : 0
+
+  service_account_id = google_service_account.this["monitor"].name
+  role               = "roles/iam.workloadIdentityUser"
+  member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.ci[0].name}/attribute.project_ref/${var.circleci_project_id}:refs/heads/main"
+}
+
 # ci-infra's project roles are granted by a project owner, outside this configuration, so that Terraform
 # never manages the privileges of the identity that runs it (see infra/README.md). Owner-level: main only.
 resource "google_service_account_iam_member" "ci_main_is_infra" {

@@ -71,3 +71,29 @@ resource "google_project_iam_member" "trainer_logs" {
   role    = "roles/logging.logWriter"
   member  = google_service_account.this["trainer"].member
 }
+
+# The monitoring account reads: the bucket's objects (the shared state, the versions' references)...
+resource "google_storage_bucket_iam_member" "monitor_reads_objects" {
+  bucket = var.bucket
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.this["monitor"].member
+}
+
+# ...and writes only its reports, under monitoring/ (the request logs themselves: request_log module).
+resource "google_storage_bucket_iam_member" "monitor_writes_reports" {
+  bucket = var.bucket
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.this["monitor"].member
+
+  condition {
+    title      = "monitoring-reports-only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${var.bucket}/objects/monitoring/\")"
+  }
+}
+
+# Reads endpoints (which version answers) and model versions with their evaluations (where a reference is).
+resource "google_project_iam_member" "monitor_views_vertex" {
+  project = var.project
+  role    = "roles/aiplatform.viewer"
+  member  = google_service_account.this["monitor"].member
+}

@@ -6,6 +6,7 @@ locals {
     deployer = "CI and operators: uploads models, deploys them to endpoints, rolls out the web service"
     web      = "The Cloud Run web service: calls predict on the endpoints"
     ci-infra = "CI's Terraform runner (plan on branches, apply on main after approval)"
+    monitor  = "invoke monitor: reads the request logs and the references, writes reports under monitoring/"
   }
 }
 

@@ -18,6 +18,11 @@ output "ci_infra" {
   value       = { email = google_service_account.this["ci-infra"].email, member = google_service_account.this["ci-infra"].member }
 }
 
+output "monitor" {
+  description = "The monitoring account (`invoke monitor`, the scheduled CI job): email and IAM member string."
+  value       = { email = google_service_account.this["monitor"].email, member = google_service_account.this["monitor"].member }
+}
+
 output "workload_identity_provider" {
   description = "Full name of the CircleCI workload identity provider (for `gcloud iam workload-identity-pools create-cred-config`); empty when CI federation is off."
   value       = try(google_iam_workload_identity_pool_provider.circleci[0].name, "")

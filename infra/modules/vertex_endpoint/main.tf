@@ -21,4 +21,22 @@ resource "google_vertex_ai_endpoint" "this" {
   labels = {
     edge-model = var.model
   }
+
+  # Vertex AI's request-response logging to the model's table (request_log module). Terraform sets it when it
+  # creates the endpoint; later changes of edge.yaml reach it through `invoke deploy` (edge's SDK update, the
+  # same on both targets), so Terraform leaves the block alone after creation instead of fighting over it.
+  dynamic "predict_request_response_logging_config" {
+    for_each = var.request_log_sampling_rate > 0 ? [var.request_log_table] : []
+    content {
+      enabled       = true
+      sampling_rate = var.request_log_sampling_rate
+      bigquery_destination {
+        output_uri = predict_request_response_logging_config.value
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [predict_request_response_logging_config]
+  }
 }

@@ -19,3 +19,13 @@ variable "display_name" {
   type        = string
   description = "Display name of the endpoint (edge.yaml `models.<name>.endpoint`), how edge finds it."
 }
+
+variable "request_log_table" {
+  type        = string
+  description = "BigQuery table the endpoint logs its requests to, bq://<project>.<dataset>.<table> (request_log module)."
+}
+
+variable "request_log_sampling_rate" {
+  type        = number
+  description = "Share of requests logged, 0 to 1 (edge.yaml `monitoring.sampling_rate`); 0 leaves logging off."
+}

@@ -40,7 +40,7 @@ _KIND_NAMES = {
 
 
 def format_shape(shape: tuple[int | None, ...]) -> str:
-    """A shape as the error messages show it: [None, 784]."""
+    """A shape as the error messages show it: [None, 3]."""
     return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
 
 
@@ -205,7 +205,7 @@ def _json_value(value: Any) -> Any:
 
 
 def _json_rows(arr: np.ndarray) -> list:
-    if arr.dtype.kind == "O":
+    if arr.dtype.kind in "OSU":  # objects, bytes, strings (a scikit-learn classifier's class names, say)
         return _json_value(arr.tolist())
     if arr.dtype.kind not in "fiub":  # bfloat16 and other extension dtypes
         arr = arr.astype("float32")

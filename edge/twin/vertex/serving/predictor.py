@@ -1,5 +1,6 @@
-"""The model: a SavedModel's `serving_default` signature called on numpy batches.
-TensorFlow and numpy are imported only inside the methods that need them."""
+"""The model, called on numpy batches: a SavedModel's `serving_default` signature (here), or a scikit-learn or
+XGBoost model (tabular.py); `load_predictor` picks one. TensorFlow and numpy are imported only inside the methods
+that need them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 
 class SavedModelPredictor:
     """The `serving_default` signature of a SavedModel, called on numpy batches."""
+
+    framework = "TensorFlow"
 
     def __init__(self, model_dir: Path):
         import tensorflow as tf
@@ -84,3 +87,30 @@ class SavedModelPredictor:
             self.run(batch)
         except Exception as exc:  # a model may reject zeros; real requests will tell
             log.warning("warm-up call failed (serving anyway): %s", first_line(exc))
+
+
+def load_predictor(model_dir: Path, framework: str | None = None):
+    """The predictor of the model artifact in `model_dir`, as the twin's model servers load it: `framework`
+    (tensorflow, sklearn or xgboost: see frameworks.py, which reads it from the serving image as Vertex does), or
+    when not given, the one the artifact's files suggest. Every predictor has `inputs`, `output_names`,
+    `batch_limit`, `run`, `warm_up` and `describe`. RuntimeError, one line, if it cannot be served."""
+    from edge.twin.vertex.serving import frameworks
+
+    model_dir = Path(model_dir)
+    detected = frameworks.detect_framework(model_dir) if framework is None else None
+    if framework is None and detected is None:
+        raise RuntimeError(
+            "no model artifact in it: no saved_model.pb (TensorFlow), model.joblib or model.pkl (scikit-learn, "
+            "XGBoost) or model.bst (XGBoost)"
+        )
+    if detected == frameworks.TENSORFLOW:
+        framework = detected
+    if framework is not None and framework not in frameworks.FRAMEWORKS:
+        raise RuntimeError(f"unknown framework {framework!r}: one of {', '.join(frameworks.FRAMEWORKS)}")
+    if framework == frameworks.TENSORFLOW:
+        if not any((model_dir / name).is_file() for name in frameworks.artifact_names(framework)):
+            raise RuntimeError("no saved_model.pb in it (what the TensorFlow container loads)")
+        return SavedModelPredictor(model_dir)
+    from edge.twin.vertex.serving.tabular import load_tabular
+
+    return load_tabular(model_dir, framework)  # None: a pickled model says itself which framework it is

@@ -37,9 +37,13 @@ def _health_ok(port: int) -> bool:
         connection.close()
 
 
-def _command(model_dir: Path, port: int, port_file: Path, lifeline: Lifeline | None, opts: dict) -> list[str]:
+def _command(
+    model_dir: Path, port: int, port_file: Path, lifeline: Lifeline | None, framework: str | None, opts: dict
+) -> list[str]:
     command = [sys.executable, "-m", "edge.twin.vertex.serving", "--model-dir", str(model_dir), "--port", str(port)]
     command += ["--port-file", str(port_file)]
+    if framework:
+        command += ["--framework", framework]
     if lifeline is not None:
         command += ["--lifeline", str(lifeline.fd)]
     for name, value in opts.items():
@@ -54,9 +58,12 @@ def start_model_server(
     *,
     ready_timeout: float = 120.0,
     lifeline: Lifeline | None = None,
+    framework: str | None = None,
     **opts: Any,
 ) -> tuple[subprocess.Popen, int]:
     """Start a model server process for `model_dir`; return it and its port once ready.
+
+    `framework` (tensorflow, sklearn or xgboost) says how to load the artifact; default: what its files suggest.
 
     `opts` are the CLI options by Python name: max_instances, max_batch, batch_timeout_ms. The process gets
     its own session (so stop_model_server can signal its group), the `lifeline` if given
@@ -77,7 +84,7 @@ def start_model_server(
         port_file = Path(scratch) / "port"
         with open(log_path, "ab") as log_file:
             proc = subprocess.Popen(
-                _command(model_dir, port, port_file, lifeline, opts),
+                _command(model_dir, port, port_file, lifeline, framework, opts),
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

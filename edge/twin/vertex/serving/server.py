@@ -1,6 +1,6 @@
 """The model server process: its routes on the twin's HTTP layer, and its CLI.
 
-    python -m edge.twin.vertex.serving --model-dir DIR --port PORT
+    python -m edge.twin.vertex.serving --model-dir DIR --port PORT [--framework tensorflow|sklearn|xgboost]
         [--max-instances 1000] [--max-batch 64] [--batch-timeout-ms 2] [--port-file FILE] [--lifeline FD]
 
 prints `LISTENING <port>` once the model is loaded and the socket listens, and serves on
@@ -27,7 +27,7 @@ from edge.twin.server import MAX_PREDICT_BYTES, Request, Response, Routes, Serve
 from edge.twin.vertex.serving.batching import DynamicBatcher
 from edge.twin.vertex.serving.errors import first_line
 from edge.twin.vertex.serving.payload import format_predictions, parse_instances
-from edge.twin.vertex.serving.predictor import SavedModelPredictor
+from edge.twin.vertex.serving.predictor import SavedModelPredictor, load_predictor
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,14 @@ def model_routes(predictor: SavedModelPredictor, batcher: DynamicBatcher, max_in
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m edge.twin.vertex.serving", description="Serve a TensorFlow SavedModel like Vertex AI."
+        prog="python -m edge.twin.vertex.serving", description="Serve a model like Vertex AI's prebuilt containers."
     )
-    parser.add_argument("--model-dir", type=Path, required=True, help="SavedModel directory")
+    parser.add_argument("--model-dir", type=Path, required=True, help="the model's artifact directory")
+    parser.add_argument(
+        "--framework",
+        choices=("tensorflow", "sklearn", "xgboost"),
+        help="how to load it (default: what its files suggest); the twin reads it from the serving image",
+    )
     parser.add_argument("--port", type=int, required=True, help="port to listen on; 0 = any free")
     parser.add_argument(
         "--max-instances", type=int, default=DEFAULT_MAX_INSTANCES, help="most instances accepted in one request"
@@ -83,12 +88,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.max_instances < 1 or args.max_batch < 1 or args.batch_timeout_ms < 0:
         parser.error("--max-instances and --max-batch must be >= 1, --batch-timeout-ms >= 0")
     return args
-
-
-def _load(model_dir: Path) -> SavedModelPredictor:
-    if not any((model_dir / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt")):
-        raise RuntimeError("no saved_model.pb in it")
-    return SavedModelPredictor(model_dir)
 
 
 def _announce(port: int, port_file: Path | None) -> None:
@@ -123,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.lifeline is not None:
         lifeline.watch(args.lifeline, lambda: _on_lifeline_eof(stop))
     try:
-        predictor = _load(args.model_dir)
+        predictor = load_predictor(args.model_dir, args.framework)
     except Exception as exc:
-        log.error("cannot load SavedModel from %s: %s", args.model_dir, first_line(exc))
+        log.error("cannot load the model from %s: %s", args.model_dir, first_line(exc))
         return 1
     log.info("loaded %s: %s", args.model_dir, predictor.describe())
     if stop.is_set():

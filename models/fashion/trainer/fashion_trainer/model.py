@@ -20,8 +20,9 @@ CLASSES = 10
 EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-def build_model(params: TrainParams) -> tf.keras.Model:
-    """A small compiled CNN: [N, 784] pixels 0..255 -> [N, 10] class probabilities."""
+def build_model(params: TrainParams, compile: bool = True) -> tf.keras.Model:
+    """A small CNN: [N, 784] pixels 0..255 -> [N, 10] class probabilities; compiled with Adam unless not `compile`
+    (distribute.train runs its own loop with `make_optimizer`)."""
     layers = tf.keras.layers
     stack: list = [
         tf.keras.Input(shape=(PIXELS,), dtype="float32", name="pixels"),
@@ -38,27 +39,27 @@ def build_model(params: TrainParams) -> tf.keras.Model:
         layers.Dense(CLASSES, activation="softmax"),
     ]
     model = tf.keras.Sequential(stack, name="fashion_cnn")
-    model.compile(
-        optimizer=tf.keras.optimizers.Adam(params.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    if compile:
+        model.compile(optimizer=make_optimizer(params), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
-class EpochLines(tf.keras.callbacks.Callback):
+def make_optimizer(params: TrainParams) -> tf.keras.optimizers.Optimizer:
+    return tf.keras.optimizers.Adam(params.learning_rate)
+
+
+class EpochLines:
     """Prints `epoch N/M loss=... accuracy=... val_loss=... val_accuracy=...` (flushed) and records each epoch."""
 
     def __init__(self, epochs: int) -> None:
-        super().__init__()
         self.epochs = epochs
         self.history: list[dict[str, float]] = []
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        values = {key: float((logs or {})[key]) for key in EPOCH_KEYS if key in (logs or {})}
-        self.history.append({"epoch": epoch + 1, **values})
+    def __call__(self, epoch: int, logs: dict[str, float]) -> None:
+        values = {key: float(logs[key]) for key in EPOCH_KEYS if key in logs}
+        self.history.append({"epoch": epoch, **values})
         line = " ".join(f"{key}={value:.4f}" for key, value in values.items())
-        print(f"epoch {epoch + 1}/{self.epochs} {line}", flush=True)
+        print(f"epoch {epoch}/{self.epochs} {line}", flush=True)
 
 
 def save_serving_model(model: tf.keras.Model, directory: Path) -> None:

@@ -1,4 +1,5 @@
-"""The `train:` section of params.yaml, as passed to the trainer with --params-json."""
+"""The `train:` section of params.yaml, as passed to the trainer with --params-json, and overrides of single
+params as `--name=value` arguments (what a Vertex hyperparameter tuning trial appends to the job's arguments)."""
 
 from __future__ import annotations
 
@@ -48,14 +49,38 @@ _CHECKS = {
 }
 
 
-def parse_params(text: str) -> TrainParams:
-    """Parses and validates the JSON object; raises ParamsError naming the first problem."""
+def override_value(name: str, text: str) -> Any:
+    """The value of `--name=text` in the type of param `name`: a trial passes integers as "64" (or "64.0"), numbers
+    as "0.001", lists such as `filters` as "32,64" or "[32, 64]"; ParamsError if it is not one."""
+    current = {f.name: f.type for f in fields(TrainParams)}.get(name)
+    try:
+        if current == "list[int]":
+            return [_integer(v) for v in text.strip("[]").split(",")]
+        if current == "int":
+            return _integer(text)
+        return float(text)
+    except (ValueError, OverflowError):
+        wanted = "a list of integers" if current == "list[int]" else "a number"
+        raise ParamsError(f"--{name}={text!r} is not {wanted}") from None
+
+
+def _integer(text: str) -> int:
+    value = float(text)
+    if value != int(value):
+        raise ValueError(text)
+    return int(value)
+
+
+def parse_params(text: str, overrides: dict[str, str] | None = None) -> TrainParams:
+    """Parses and validates the JSON object, with `overrides` (param -> text of a `--param=value` argument) in
+    place of its values; raises ParamsError naming the first problem."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ParamsError(f"not valid JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"expected a JSON object, got {type(raw).__name__}")
+    raw.update({name: override_value(name, value) for name, value in (overrides or {}).items()})
     names = [f.name for f in fields(TrainParams)]
     missing = [n for n in names if n not in raw]
     unknown = sorted(set(raw) - set(names))
