@@ -139,3 +139,24 @@ def invoke(repo: Path, *args: str, timeout: float = 600, **kwargs) -> subprocess
 def fashion_labels() -> tuple[str, ...]:
     """The fashion model's class names, from its folder (models/fashion/model.yaml)."""
     return tuple(yaml.safe_load((ROOT / "models/fashion/model.yaml").read_text())["labels"])
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's `chromium` package (never a downloaded browser)
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+DRAWN_PLOTS = "[...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.main-svg'))"
+
+
+def keep_screenshot(page, tmp_path: Path, name: str) -> None:
+    """A full-page screenshot of `page`; with EDGE_UPDATE_SCREENSHOT=1 it becomes the README's picture
+    docs/<name> (otherwise tests leave the tree as it was)."""
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("EDGE_UPDATE_SCREENSHOT"):
+        shutil.copyfile(shot, ROOT / "docs" / name)

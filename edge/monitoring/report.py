@@ -11,8 +11,27 @@ REFERENCE_COLOR, CURRENT_COLOR, DRIFT_COLOR, THRESHOLD_COLOR = "#1f77b4", "#ff7f
 COLUMNS = 2
 
 
+DRIFT_HEADERS = ["version", "feature", "kind", "distance", "threshold", "drifted"]
+
+
 def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    return "-" if value is None else f"{value:.4f}"
+
+
+def drift_rows(result: dict) -> list[tuple]:
+    """The result's table, a row per (version, feature), as `invoke monitor` prints it and the report shows it."""
+    return [
+        (
+            v["version"],
+            r["feature"],
+            r["kind"],
+            _number(r["distance"]),
+            _number(r["threshold"]),
+            "DRIFT" if r["drifted"] else r.get("note", "no"),
+        )
+        for v in result["versions"]
+        for r in v["features"]
+    ]
 
 
 def build_report(result: dict) -> Report:
@@ -24,21 +43,7 @@ def build_report(result: dict) -> Report:
         f"to {result['until']}, {result['table']}",
     )
     summary = report.section("Result")
-    summary.table(
-        [
-            (
-                v["version"],
-                r["feature"],
-                r["kind"],
-                _number(r["distance"]),
-                _number(r["threshold"]),
-                "DRIFT" if r["drifted"] else r.get("note", "no"),
-            )
-            for v in result["versions"]
-            for r in v["features"]
-        ],
-        ["version", "feature", "kind", "distance", "threshold", "drifted"],
-    )
+    summary.table(drift_rows(result), DRIFT_HEADERS)
     summary.text(_notes(result))
     for version in result["versions"]:
         _version_sections(report, version)

@@ -40,6 +40,7 @@ def check(c, model=None, target=None, since="24h", until=None, json_=False):
 
 def _show(result: dict) -> None:
     from edge import ui
+    from edge.monitoring.report import DRIFT_HEADERS, drift_rows
 
     ui.show(
         f"{result['model']}: {result['instances']} logged instances ({result['rows']} requests) "
@@ -55,24 +56,8 @@ def _show(result: dict) -> None:
             "(monitoring.min_rows in edge.yaml); nothing compared"
         )
         return
-    rows = [
-        (
-            v["version"],
-            r["feature"],
-            r["kind"],
-            _number(r["distance"]),
-            _number(r["threshold"]),
-            "DRIFT" if r["drifted"] else r.get("note", "no"),
-        )
-        for v in result["versions"]
-        for r in v["features"]
-    ]
-    ui.show_table(rows, ["version", "feature", "kind", "distance", "threshold", "drifted"])
+    ui.show_table(drift_rows(result), DRIFT_HEADERS)
     ui.show(f"report ({result['figures']} plots) and result.json:\n  {result['local']}\n  {result['remote']}")
-
-
-def _number(value) -> str | None:
-    return None if value is None else f"{value:.4f}"
 
 
 ns = Collection("monitor", check)

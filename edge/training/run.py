@@ -20,9 +20,24 @@ def run_training(project: Project, model: ModelConfig, replicas: int | None = No
     with lineage, records the Sacred run. Returns the run's result with the job's full metrics under "metrics" and
     the lineage under "lineage"."""
     from edge import experiments
-    from edge.data import data_version
 
     params = load_params(project, model)
+    inputs, package, lineage = staged(project, model, replicas)
+    lineage["params_hash"] = params_hash(params)
+    metrics: dict = {}  # the job's full metrics (the Sacred result keeps the summary)
+
+    def body(run) -> dict:
+        return _train(project, model, run, params, inputs, package, lineage, metrics)
+
+    result = experiments.record(project, model, params, lineage, body)
+    return {**result, "metrics": metrics, "lineage": lineage}
+
+
+def staged(project: Project, model: ModelConfig, replicas: int | None = None) -> tuple[StageInputs, str, dict]:
+    """What a training job (or a tuning job's trials) needs: the prepared inputs and the trainer package staged in
+    the bucket, and the lineage (git commit and dirtiness, data version, prepared inputs' hashes, replicas)."""
+    from edge.data import data_version
+
     inputs = stage_inputs(project, model)
     package = stage_trainer(project, model)
     commit, dirty = git_lineage(project.root)
@@ -31,16 +46,9 @@ def run_training(project: Project, model: ModelConfig, replicas: int | None = No
         "git_dirty": dirty,
         "data": data_version(project, model) or "none",
         "prepared": inputs.hashes,
-        "params_hash": params_hash(params),
         "replicas": replicas or model.training.replicas,
     }
-    metrics: dict = {}  # the job's full metrics (the Sacred result keeps the summary)
-
-    def body(run) -> dict:
-        return _train(project, model, run, params, inputs, package, lineage, metrics)
-
-    result = experiments.record(project, model, params, lineage, body)
-    return {**result, "metrics": metrics, "lineage": lineage}
+    return inputs, package, lineage
 
 
 def _train(

@@ -17,10 +17,10 @@ import time
 from edge.config import ModelConfig
 from edge.project import Project
 from edge.training import TrainingError
-from edge.training.inputs import load_params, params_hash, stage_inputs
+from edge.training.inputs import load_params, params_hash
 from edge.training.jobs import TERMINAL, wait_or_cancel, worker_pools
-from edge.training.packaging import stage_trainer
-from edge.training.registry import git_lineage, lineage_labels, register
+from edge.training.registry import lineage_labels, register
+from edge.training.run import staged
 from edge.training.tune_spec import TuneSpec, load_tune_spec
 
 log = logging.getLogger(__name__)
@@ -36,20 +36,9 @@ def run_tuning(project: Project, model: ModelConfig, register_best: bool = False
     """Runs the tuning job and waits for it, recording each trial as it ends; returns the job's name and state,
     the trials (parameters, metric, state, test accuracy, run), the best one and, with `register_best`, the
     registered version."""
-    from edge.data import data_version
-
     params = load_params(project, model)
     spec = load_tune_spec(project, model, params)
-    inputs = stage_inputs(project, model)
-    package = stage_trainer(project, model)
-    commit, dirty = git_lineage(project.root)
-    lineage = {
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "data": data_version(project, model) or "none",
-        "prepared": inputs.hashes,
-        "replicas": model.training.replicas,
-    }
+    inputs, package, lineage = staged(project, model)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = f"gs://{project.config.bucket}/tuning/{model.name}/{stamp}"
     args = [f"--{split}={uri}" for split, uri in inputs.uris.items()] + [f"--params-json={json.dumps(params)}"]

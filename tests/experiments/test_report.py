@@ -3,8 +3,6 @@ Playwright) with the network off, and a copy in the bucket."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,32 +11,9 @@ from edge.experiments.report import write_report
 from edge.experiments.store import ExperimentsError
 from edge.state import Deployment
 from tests.experiments.conftest import PARAMS
-from tests.support import ROOT
+from tests.support import DRAWN_PLOTS, keep_screenshot
 
 pytestmark = pytest.mark.timeout(300)
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [  # as tests/web/test_browser.py launches it
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-SCREENSHOT = ROOT / "docs" / "experiments-report.png"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium from Debian's `chromium` package (never a downloaded browser)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: ./edge.sh installs Debian's chromium (or apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -77,8 +52,7 @@ def test_every_plot_renders_offline_with_no_console_error(three_runs, browser, t
     page.on("request", lambda request: requests.append(request.url))
     page.goto(Path(written["local"]).as_uri())
     figures = written["figures"]
-    drawn_plots = "[...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.main-svg'))"
-    page.wait_for_function(f"{drawn_plots}.length == {figures}", timeout=60_000)
+    page.wait_for_function(f"{DRAWN_PLOTS}.length == {figures}", timeout=60_000)
     drawn = page.eval_on_selector_all(
         ".js-plotly-plot", "plots => plots.map(p => p.querySelectorAll('.scatterlayer .trace').length)"
     )
@@ -87,10 +61,8 @@ def test_every_plot_renders_offline_with_no_console_error(three_runs, browser, t
     assert [url for url in requests if not url.startswith("file://")] == []
     assert "serving" in page.inner_text("body") and page.title() == "fashion: experiments"
     assert page.locator("details summary").inner_text() == f"run 3: {PARAMS}"
-    page.screenshot(path=str(tmp_path / "experiments-report.png"), full_page=True)
+    keep_screenshot(page, tmp_path, "experiments-report.png")
     context.close()
-    if os.environ.get("EDGE_UPDATE_SCREENSHOT"):  # the README's picture; tests leave the tree as it was
-        shutil.copyfile(tmp_path / "experiments-report.png", SCREENSHOT)
 
 
 def test_the_report_draws_only_the_runs_asked_for(three_runs):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,12 +19,13 @@ from edge.evaluation.registry import latest_evaluation, slices_of
 from edge.project import open_project
 from edge.twin import process
 from tests.support import (
+    DRAWN_PLOTS,
     FAST_EVALUATE,
     FAST_TRAIN,
-    ROOT,
     commit,
     copy_project,
     invoke,
+    keep_screenshot,
     set_evaluate_params,
     set_gate,
     set_train_params,
@@ -33,8 +33,6 @@ from tests.support import (
 
 pytestmark = pytest.mark.timeout(900)
 GATE = {"metric": "accuracy", "minimum": 0.4, "max_drop": 0.02}
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = ROOT / "docs" / "evaluation-report.png"
 
 
 def ok(result: subprocess.CompletedProcess) -> str:
@@ -122,21 +120,6 @@ def test_invoke_evaluate_json_is_one_document(repo):
     assert len(shown["confusion"]) == 10 and sum(map(sum, shown["confusion"])) == shown["instances"] == 10000
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium from Debian's `chromium` package, as tests/experiments/test_report.py launches it."""
-    from tests.experiments.test_report import FLAGS
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: ./edge.sh installs Debian's chromium (or apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield chromium
-        chromium.close()
-
-
 def test_the_report_draws_every_plot_offline_and_goes_to_the_bucket(repo, project, browser, tmp_path):
     written = json.loads(ok(invoke(repo, "evaluate", "--report", "--json")))["report"]
     assert written["remote"].startswith(f"gs://{project.config.bucket}/reports/evaluations/fashion/v1-")
@@ -147,15 +130,12 @@ def test_the_report_draws_every_plot_offline_and_goes_to_the_bucket(repo, projec
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(Path(written["local"]).as_uri())
-    drawn = "[...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.main-svg'))"
-    page.wait_for_function(f"{drawn}.length == {written['figures']}", timeout=60_000)
+    page.wait_for_function(f"{DRAWN_PLOTS}.length == {written['figures']}", timeout=60_000)
     assert written["figures"] == 4  # confusion heatmap, per-class bars, reliability diagram, behavioural tests
     assert page.locator(".heatmaplayer .hm").count() == 1 and page.locator(".barlayer .trace").count() == 4
     assert errors == [] and page.title() == "fashion version 1: evaluation"
-    page.screenshot(path=str(tmp_path / "evaluation-report.png"), full_page=True)
+    keep_screenshot(page, tmp_path, "evaluation-report.png")
     context.close()
-    if os.environ.get("EDGE_UPDATE_SCREENSHOT"):  # the README's picture; tests leave the tree as it was
-        shutil.copyfile(tmp_path / "evaluation-report.png", SCREENSHOT)
 
 
 def test_the_first_deploy_passes_the_gate_on_the_floor(repo):

@@ -3,41 +3,15 @@ Chromium (Debian's, driven by Playwright) with the network off; its screenshot i
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from edge.monitoring.monitor import run_monitor
-from tests.support import ROOT
+from tests.support import DRAWN_PLOTS, keep_screenshot
 
 pytestmark = pytest.mark.timeout(600)
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [  # as tests/web/test_browser.py launches it
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-SCREENSHOT = ROOT / "docs" / "monitoring-report.png"
-DRAWN = "[...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.main-svg'))"
 TRACES = "plots => plots.map(p => p.querySelectorAll('.barlayer .trace, .scatterlayer .trace').length)"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium from Debian's `chromium` package (never a downloaded browser)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: ./edge.sh installs Debian's chromium (or apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +40,7 @@ def test_every_plot_renders_offline_with_no_console_error(drifted, browser, tmp_
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("request", lambda request: requests.append(request.url))
     page.goto((Path(drifted["local"]) / "report.html").as_uri())
-    page.wait_for_function(f"{DRAWN}.length == {drifted['figures']}", timeout=60_000)
+    page.wait_for_function(f"{DRAWN_PLOTS}.length == {drifted['figures']}", timeout=60_000)
     drawn = page.eval_on_selector_all(".js-plotly-plot", TRACES)
     assert len(drawn) == drifted["figures"] and all(traces > 0 for traces in drawn), drawn
     assert errors == []
@@ -74,7 +48,5 @@ def test_every_plot_renders_offline_with_no_console_error(drifted, browser, tmp_
     assert page.title() == "fashion: monitoring"
     body = page.inner_text("body")
     assert "DRIFT" in body and "border_intensity" in body and "Distance over time" in body
-    page.screenshot(path=str(tmp_path / "monitoring-report.png"), full_page=True)
+    keep_screenshot(page, tmp_path, "monitoring-report.png")
     context.close()
-    if os.environ.get("EDGE_UPDATE_SCREENSHOT"):  # the README's picture; tests leave the tree as it was
-        shutil.copyfile(tmp_path / "monitoring-report.png", SCREENSHOT)

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
-from tests.support import ROOT, fashion_labels
+from tests.support import fashion_labels, keep_screenshot
 from tests.web.conftest import png_bytes, web_serve
 
 LABELS = fashion_labels()
 
 pytestmark = pytest.mark.timeout(900)
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-SCREENSHOT = ROOT / "docs" / "fashion-web.png"
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +17,6 @@ def site(deployed_repo):
     """The base URL of `invoke web.serve` in the user repository whose model is deployed."""
     with web_serve(deployed_repo) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium from Debian's `chromium` package, driven by Playwright (never a downloaded browser)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: ./edge.sh installs Debian's chromium (or apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -69,9 +42,7 @@ def test_uploading_a_test_image_shows_its_class_probabilities_and_the_version(
     assert page.inner_text("#model-version").strip()
     assert page.locator("#bars li").count() == 10
     assert page.locator("#bars li.top").inner_text().startswith(LABELS[labels[index]])
-    page.screenshot(path=str(tmp_path / "fashion-web.png"), full_page=True)
-    if os.environ.get("EDGE_UPDATE_SCREENSHOT"):  # the README's picture; tests leave the tree as it was
-        shutil.copyfile(tmp_path / "fashion-web.png", SCREENSHOT)
+    keep_screenshot(page, tmp_path, "fashion-web.png")
 
 
 def test_a_drawing_on_the_canvas_gets_a_class(page):

@@ -17,7 +17,8 @@ import orjson
 from edge.twin.server import MAX_PREDICT_BYTES
 
 PREDICT_TIMEOUT_SECONDS = 300
-SOLO_FORWARDS = 1  # requests on their way to one model server before the next ones are combined
+SOLO_FORWARDS = 4  # requests on their way to one model server before the next ones are combined (1 cost 4 clients
+# about a quarter of their rate; its own batcher serves a few at once well: benchmarks/twin_predict.py)
 MAX_COMBINED_INSTANCES = 1000  # the model server's default limit per request
 _JSON = {"Content-Type": "application/json"}
 
