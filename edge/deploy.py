@@ -50,36 +50,46 @@ def resolve_version(project: Project, model: ModelConfig, version: str | None):
 
 
 def endpoint_for(project: Project, model: ModelConfig, create: bool = True):
-    """The model's endpoint: from the state, else by display name (Terraform's on gcp), else a new one.
-    With `create` (deploys), the endpoint also gets the request-response logging of edge.yaml's `monitoring:`."""
-    from edge.monitoring import request_logging
+    """The model's endpoint: from the state, else by display name (Terraform's on gcp), else (with `create`) a new
+    one. With `create` (deploys), the endpoint also gets the request-response logging of edge.yaml's `monitoring:`."""
+    found = _find_endpoint(project, model)
+    return _ready_endpoint(project, model, found) if create else found
 
+
+def _find_endpoint(project: Project, model: ModelConfig):
+    """The model's endpoint from the state, else by display name (then kept in the state), else None."""
     vertex = project.vertex()
     name = project.state.read().model(model.name).endpoint
     if name:
-        endpoint = vertex.Endpoint(name)
-        if create:
-            request_logging.ensure(endpoint, project.config.project, model)
-        return endpoint
+        return vertex.Endpoint(name)
     found = vertex.Endpoint.list(filter=f'display_name="{model.endpoint}"')
     if found:
-        endpoint = found[0]
-        if create:
-            request_logging.ensure(endpoint, project.config.project, model)
-    elif create:
-        endpoint = vertex.Endpoint.create(
-            display_name=model.endpoint,
-            labels={"edge_model": model.name},
-            **request_logging.create_options(project.config.project, model),
-        )
-    else:
-        return None
+        _remember_endpoint(project, model, found[0])
+        return found[0]
+    return None
 
+
+def _ready_endpoint(project: Project, model: ModelConfig, found):
+    """`found` (or a new endpoint when None) with edge.yaml's request-response logging."""
+    from edge.monitoring import request_logging
+
+    if found is not None:
+        request_logging.ensure(found, project.config.project, model)
+        return found
+    endpoint = project.vertex().Endpoint.create(
+        display_name=model.endpoint,
+        labels={"edge_model": model.name},
+        **request_logging.create_options(project.config.project, model),
+    )
+    _remember_endpoint(project, model, endpoint)
+    return endpoint
+
+
+def _remember_endpoint(project: Project, model: ModelConfig, endpoint) -> None:
     def remember(state: State) -> None:
         state.model(model.name).endpoint = endpoint.resource_name
 
     project.state.update(remember)
-    return endpoint
 
 
 def _smoke_test(endpoint, spec: ModelSpec, deployed_model_id: str, instances: list, share: int) -> list[dict]:
@@ -205,8 +215,9 @@ def deploy_version(
     registry_model = resolve_version(project, model, version)
     spec = project.spec(model)
     instances = load_payload(spec, payload)
-    gate = _pass_gate(project, model, registry_model, force_reason) if gated else None
-    endpoint = endpoint_for(project, model)
+    existing = _find_endpoint(project, model)
+    gate = _pass_gate(project, model, existing, registry_model, force_reason) if gated else None
+    endpoint = _ready_endpoint(project, model, existing)
     plan = _plan(endpoint, registry_model, traffic)
     if plan.current is not None and not plan.others:
         return {"version": registry_model.version_id, "endpoint": endpoint.resource_name, "changed": False}
@@ -228,13 +239,12 @@ def deploy_version(
     }
 
 
-def _pass_gate(project: Project, model: ModelConfig, registry_model, force_reason: str | None) -> str | None:
-    """The gate's verdict on the candidate against the version with the most traffic, read from the endpoint as it
-    is (nothing changes before the verdict); GateRefused unless it passed or is forced. None when the candidate
-    already serves alone (nothing would change)."""
+def _pass_gate(project: Project, model: ModelConfig, existing, registry_model, force_reason: str | None) -> str | None:
+    """The gate's verdict on the candidate against the version with the most traffic, read from the `existing`
+    endpoint (None: there is none yet) as it is (nothing changes before the verdict); GateRefused unless it passed or
+    is forced. None when the candidate already serves alone (nothing would change)."""
     from edge.evaluation.gate import OVERRIDE, GateRefused, check
 
-    existing = endpoint_for(project, model, create=False)
     deployed = existing.list_models() if existing is not None else []
     split = dict(existing.traffic_split) if existing is not None else {}
     if deployed and all(d.model_version_id == registry_model.version_id for d in deployed):

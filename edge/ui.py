@@ -72,3 +72,8 @@ def confirm_typed(question: str, word: str = "yes") -> bool:
         return input(f"{question} Type '{word}' to go on: ").strip() == word
     except EOFError:
         return False
+
+
+def number(value: float | None, digits: int = 4) -> str:
+    """A figure in tables and reports: `digits` decimals, or "-" when there is none."""
+    return "-" if value is None else f"{value:.{digits}f}"

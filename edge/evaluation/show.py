@@ -3,6 +3,8 @@ the confusion matrix as a grid, the behavioural tests, and two versions side by 
 
 from __future__ import annotations
 
+from edge.ui import number
+
 # summary metrics: (key, what it is called, higher is better)
 SUMMARY = (
     ("accuracy", "accuracy", True),
@@ -62,10 +64,6 @@ _SHOWN = {"producer", "model", "version", "split", "instances", "heldout", "summ
           "behaviour", "thresholds", "lineage", "evaluated_by", "evaluated_at"}  # fmt: skip
 
 
-def _number(value, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def behaviour_verdict(behaviour: dict) -> str:
     tests = behaviour.get("tests", [])
     passed = sum(1 for t in tests if t["passed"])
@@ -78,20 +76,20 @@ def summary_line(model: str, version: str, metadata: dict) -> str:
     """One line: the version's headline metrics and whether its behavioural tests passed."""
     s = metadata.get("summary", {})
     return (
-        f"{model} version {version}: accuracy {_number(s.get('accuracy'))}, F1 (macro) {_number(s.get('f1_macro'))}, "
-        f"log loss {_number(s.get('log_loss'))}, auPRC {_number(s.get('auprc_micro'))} and auROC "
-        f"{_number(s.get('auroc_micro'))} (micro), ECE {_number(s.get('ece'))}; "
+        f"{model} version {version}: accuracy {number(s.get('accuracy'))}, F1 (macro) {number(s.get('f1_macro'))}, "
+        f"log loss {number(s.get('log_loss'))}, auPRC {number(s.get('auprc_micro'))} and auROC "
+        f"{number(s.get('auroc_micro'))} (micro), ECE {number(s.get('ece'))}; "
         f"{behaviour_verdict(metadata.get('behaviour', {}))}"
     )
 
 
 def summary_rows(shown: dict) -> list[tuple]:
-    return [(title, _number(shown["summary"].get(key))) for key, title, _ in SUMMARY if key in shown["summary"]]
+    return [(title, number(shown["summary"].get(key))) for key, title, _ in SUMMARY if key in shown["summary"]]
 
 
 def class_rows(shown: dict) -> list[tuple]:
     return [
-        (row["class"], _number(row["precision"]), _number(row["recall"]), _number(row["f1"]), row.get("support"))
+        (row["class"], number(row["precision"]), number(row["recall"]), number(row["f1"]), row.get("support"))
         for row in shown["classes"]
     ]
 
@@ -105,7 +103,7 @@ def confusion_grid(shown: dict) -> tuple[list[tuple], list[str]]:
 
 def behaviour_rows(shown: dict) -> list[tuple]:
     return [
-        (t["name"], _number(t["value"], 3), _number(t["minimum"], 3), "pass" if t["passed"] else "FAIL")
+        (t["name"], number(t["value"], 3), number(t["minimum"], 3), "pass" if t["passed"] else "FAIL")
         for t in shown["behaviour"].get("tests", [])
     ]
 
@@ -122,19 +120,19 @@ def compare_rows(a: dict, b: dict) -> list[tuple]:
     rows = []
     for key, title, higher in SUMMARY:
         x, y = a["summary"].get(key), b["summary"].get(key)
-        rows.append((title, _number(x), _number(y), _delta(x, y), _mark(x, y, higher)))
+        rows.append((title, number(x), number(y), _delta(x, y), _mark(x, y, higher)))
     theirs = {row["class"]: row for row in b["classes"]}
     for row in a["classes"]:
         other = theirs.get(row["class"], {})
         for key in ("recall", "f1"):
             x, y = row.get(key), other.get(key)
-            rows.append((f"{key}: {row['class']}", _number(x), _number(y), _delta(x, y), _mark(x, y, True)))
+            rows.append((f"{key}: {row['class']}", number(x), number(y), _delta(x, y), _mark(x, y, True)))
     tests_b = {t["name"]: t for t in b["behaviour"].get("tests", [])}
     for test in a["behaviour"].get("tests", []):
         if test["kind"] != "invariance":
             continue
         x, y = test["value"], tests_b.get(test["name"], {}).get("value")
-        rows.append((test["name"], _number(x, 3), _number(y, 3), _delta(x, y), _mark(x, y, True)))
+        rows.append((test["name"], number(x, 3), number(y, 3), _delta(x, y), _mark(x, y, True)))
     rows.append(("behavioural tests", behaviour_verdict(a["behaviour"]), behaviour_verdict(b["behaviour"]), "", ""))
     same = a["heldout"] == b["heldout"]
     rows.append(("held-out data", a["heldout"], b["heldout"], "", "" if same else "different instances"))

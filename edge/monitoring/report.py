@@ -5,6 +5,7 @@ features (the class distribution among them) and the numeric ones, reference aga
 from __future__ import annotations
 
 from edge.reports import Report
+from edge.ui import number
 
 TEMPLATE = "plotly_white"
 REFERENCE_COLOR, CURRENT_COLOR, DRIFT_COLOR, THRESHOLD_COLOR = "#1f77b4", "#ff7f0e", "#d62728", "#59636e"
@@ -14,10 +15,6 @@ COLUMNS = 2
 DRIFT_HEADERS = ["version", "feature", "kind", "distance", "threshold", "drifted"]
 
 
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
 def drift_rows(result: dict) -> list[tuple]:
     """The result's table, a row per (version, feature), as `invoke monitor` prints it and the report shows it."""
     return [
@@ -25,8 +22,8 @@ def drift_rows(result: dict) -> list[tuple]:
             v["version"],
             r["feature"],
             r["kind"],
-            _number(r["distance"]),
-            _number(r["threshold"]),
+            number(r["distance"]),
+            number(r["threshold"]),
             "DRIFT" if r["drifted"] else r.get("note", "no"),
         )
         for v in result["versions"]

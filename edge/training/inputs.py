@@ -22,9 +22,8 @@ class StageInputs:
     hashes: dict[str, str]  # split -> md5 (DVC's content hash)
 
 
-def load_params(project: Project, model: ModelConfig) -> dict:
-    """The `train:` section of the model's params file, checked by the model's `validate_params(train) -> str | None`
-    hook (models/<name>/hooks.py; none: any mapping), so a broken params file fails in one line before DVC runs."""
+def read_params(project: Project, model: ModelConfig) -> dict:
+    """The model's params file as a mapping (empty when it holds nothing); TrainingError (one line) otherwise."""
     import yaml
 
     path = project.root / model.params
@@ -34,7 +33,13 @@ def load_params(project: Project, model: ModelConfig) -> dict:
         raise TrainingError(f"{model.params} is missing") from None
     except yaml.YAMLError as exc:
         raise TrainingError(f"{model.params} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    train = raw.get("train") if isinstance(raw, dict) else None
+    return raw if isinstance(raw, dict) else {}
+
+
+def load_params(project: Project, model: ModelConfig) -> dict:
+    """The `train:` section of the model's params file, checked by the model's `validate_params(train) -> str | None`
+    hook (models/<name>/hooks.py; none: any mapping), so a broken params file fails in one line before DVC runs."""
+    train = read_params(project, model).get("train")
     if not isinstance(train, dict):
         raise TrainingError(f"{model.params} needs a `train:` mapping")
     spec = project.spec(model)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from edge.config import ModelConfig
 from edge.project import Project
 from edge.training import TrainingError
+from edge.training.inputs import read_params
 
 TYPES = ("DOUBLE", "INTEGER", "DISCRETE", "CATEGORICAL")
 SCALES = {"LINEAR": "linear", "LOG": "log", "REVERSE_LOG": "reverse_log"}
@@ -99,9 +100,7 @@ def _parameter(name: str, p: object, train: dict, where: str) -> dict:
 
 def load_tune_spec(project: Project, model: ModelConfig, train: dict) -> TuneSpec:
     """The model's `tune:` section, checked against its `train:` params; TrainingError (one line) otherwise."""
-    import yaml
-
-    raw = (yaml.safe_load((project.root / model.params).read_text()) or {}).get("tune")
+    raw = read_params(project, model).get("tune")
     where = f"{model.params}: tune"
     if not isinstance(raw, dict):
         raise TrainingError(f"{model.params} has no `tune:` section (metric, goal, parameters...: see README)")

@@ -104,6 +104,8 @@ class BatchPredictionJobs:
                 "The twin runs batch predictions of registered models only (batch_prediction_job.model)."
             )
         inputs, output = body.get("inputConfig") or {}, body.get("outputConfig") or {}
+        if not isinstance(inputs, dict) or not isinstance(output, dict):
+            raise InvalidArgument("batch_prediction_job.input_config and output_config must be objects.")
         if inputs.get("bigquerySource") or output.get("bigqueryDestination"):
             raise Unimplemented("The twin has no BigQuery batch input or output: use gs:// JSON Lines.")
         if inputs.get("instancesFormat") != "jsonl" or output.get("predictionsFormat") != "jsonl":
@@ -113,10 +115,19 @@ class BatchPredictionJobs:
             )
         uris = (inputs.get("gcsSource") or {}).get("uris") or []
         prefix = (output.get("gcsDestination") or {}).get("outputUriPrefix", "")
-        if not uris or not all(u.startswith("gs://") for u in uris) or not prefix.startswith("gs://"):
+        if (
+            not isinstance(uris, list)
+            or not uris
+            or not all(isinstance(u, str) and u.startswith("gs://") for u in uris)
+            or not isinstance(prefix, str)
+            or not prefix.startswith("gs://")
+        ):
             raise InvalidArgument("input_config.gcs_source.uris and output_config.gcs_destination need gs:// URIs.")
         if body.get("generateExplanation"):
             raise Unimplemented("The twin does not explain predictions (generate_explanation).")
+        size = (body.get("manualBatchTuningParameters") or {}).get("batchSize") or DEFAULT_BATCH_SIZE
+        if not str(size).isdecimal() or int(size) < 1:
+            raise InvalidArgument("batch_prediction_job.manual_batch_tuning_parameters.batch_size must be at least 1.")
         return self.models.resolve(body["model"])
 
     def cancel(self, name: str) -> dict:

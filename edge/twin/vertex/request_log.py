@@ -74,7 +74,11 @@ def logging_config(config: object, endpoint_name: str, display_name: str) -> dic
 
 def destination(config: dict) -> tuple[str, str, str]:
     """(project, dataset, table) of a config that `logging_config` kept."""
-    project, dataset, table = config["bigqueryDestination"]["outputUri"].removeprefix("bq://").split(".")
+    return _table(config["bigqueryDestination"]["outputUri"])
+
+
+def _table(uri: str) -> tuple[str, str, str]:
+    project, dataset, table = uri.removeprefix("bq://").split(".")
     return project, dataset, table
 
 
@@ -127,6 +131,7 @@ class RequestLog:
         """Writes what is queued, a few rows at a time, handing the GIL back in between: a thread that keeps it
         for milliseconds makes the event loop wait for it after every socket read (the "convoy" that costs an
         I/O-bound thread much more than the CPU the other one uses)."""
+        ensured: set[str] = set()  # tables made sure of in this pass (a dropped one is made again on the next)
         while self._queue:
             batches: dict[str, list[dict]] = {}
             for _ in range(min(CHUNK, len(self._queue))):
@@ -135,13 +140,15 @@ class RequestLog:
                 if row is not None:
                     batches.setdefault(uri, []).append(row)
             for uri, rows in batches.items():
-                self._write(uri, rows)
+                self._write(uri, rows, ensured)
             time.sleep(0)  # lets a thread waiting for the GIL (predict's event loop) have it now
 
-    def _write(self, uri: str, rows: list[dict]) -> None:
-        project, dataset, table = uri.removeprefix("bq://").split(".")
+    def _write(self, uri: str, rows: list[dict], ensured: set[str]) -> None:
+        project, dataset, table = _table(uri)
         try:
-            self.bigquery.ensure_table(project, dataset, table, self.fields)
+            if uri not in ensured:
+                self.bigquery.ensure_table(project, dataset, table, self.fields)
+                ensured.add(uri)
             errors = self.bigquery.insert_rows(project, dataset, table, rows)
         except TwinError as exc:
             log.warning("request log: %d rows not written to %s: %s", len(rows), uri, exc.message)

@@ -26,10 +26,10 @@ def vertex_routes(backend: VertexBackend) -> Routes:
     """Every route of the Vertex twin."""
     return [
         *_endpoint_routes(backend.endpoints, backend.operations),  # first: predict is the hot path
-        *_job_routes(backend.jobs),
+        *_resource_routes("customJobs", backend.jobs),
         *_resource_routes("hyperparameterTuningJobs", backend.tuning),
         *_resource_routes("batchPredictionJobs", backend.batch),
-        *_pipeline_routes(backend.pipelines),
+        *_resource_routes("trainingPipelines", backend.pipelines),
         *_model_routes(backend.models),
         *_evaluation_routes(backend.evaluations),
         # Operations, polled on /ui by the SDK's REST transport
@@ -53,28 +53,10 @@ def _items(key: str, items: list[dict]) -> Response:
     return Response.json({key: sorted(items, key=lambda r: r.get("createTime", ""))})
 
 
-def _job_routes(jobs: CustomJobs) -> Routes:
-    return [
-        (
-            rf"/v1/(?P<parent>{_P})/customJobs",
-            {
-                "GET": lambda r: _items("customJobs", jobs.list(_parent(r), r.query.get("filter"))),
-                "POST": lambda r: Response.json(jobs.create(_parent(r), r.json())),
-            },
-        ),
-        (
-            rf"/v1/(?P<name>{_P}/customJobs/[^/:]+)",
-            {
-                "GET": lambda r: Response.json(jobs.get(_name(r))),
-                "DELETE": lambda r: Response.json(jobs.delete(_name(r))),
-            },
-        ),
-        (rf"/v1/(?P<name>{_P}/customJobs/[^/:]+):cancel", {"POST": lambda r: Response.json(jobs.cancel(_name(r)))}),
-    ]
-
-
-def _resource_routes(collection: str, jobs: HyperparameterTuningJobs | BatchPredictionJobs) -> Routes:
-    """create, list (with `filter`), get, delete and cancel of one kind of job."""
+def _resource_routes(
+    collection: str, jobs: CustomJobs | TrainingPipelines | HyperparameterTuningJobs | BatchPredictionJobs
+) -> Routes:
+    """create, list (with `filter`), get, delete and cancel of one kind of job (or training pipeline)."""
     return [
         (
             rf"/v1/(?P<parent>{_P})/{collection}",
@@ -91,29 +73,6 @@ def _resource_routes(collection: str, jobs: HyperparameterTuningJobs | BatchPred
             },
         ),
         (rf"/v1/(?P<name>{_P}/{collection}/[^/:]+):cancel", {"POST": lambda r: Response.json(jobs.cancel(_name(r)))}),
-    ]
-
-
-def _pipeline_routes(pipelines: TrainingPipelines) -> Routes:
-    return [
-        (
-            rf"/v1/(?P<parent>{_P})/trainingPipelines",
-            {
-                "GET": lambda r: _items("trainingPipelines", pipelines.list(_parent(r), r.query.get("filter"))),
-                "POST": lambda r: Response.json(pipelines.create(_parent(r), r.json())),
-            },
-        ),
-        (
-            rf"/v1/(?P<name>{_P}/trainingPipelines/[^/:]+)",
-            {
-                "GET": lambda r: Response.json(pipelines.get(_name(r))),
-                "DELETE": lambda r: Response.json(pipelines.delete(_name(r))),
-            },
-        ),
-        (
-            rf"/v1/(?P<name>{_P}/trainingPipelines/[^/:]+):cancel",
-            {"POST": lambda r: Response.json(pipelines.cancel(_name(r)))},
-        ),
     ]
 
 

@@ -84,6 +84,11 @@ class HyperparameterTuningJobs:
                     raise ValueError
             except (TypeError, ValueError):
                 raise InvalidArgument(f"hyperparameter_tuning_job.{field} must be at least 1.") from None
+        try:
+            if int(body.get("maxFailedTrialCount") or 0) < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise InvalidArgument("hyperparameter_tuning_job.max_failed_trial_count must be 0 or more.") from None
         if not [p for p in (body.get("trialJobSpec") or {}).get("workerPoolSpecs") or [] if p]:
             raise InvalidArgument("hyperparameter_tuning_job.trial_job_spec.worker_pool_specs must have a pool.")
         return parse_study(body.get("studySpec") or {})
